@@ -1,0 +1,203 @@
+"""The ``relucc`` command line: compile, check, info, sample (a thin layer over the Python API)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from relucc import __version__
+from relucc.errors import Diagnostic, RelucError, SourceLocation, UsageError
+
+logger = logging.getLogger("relucc")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relucc", description=(
+        "Compile Boolean circuits and local PRGs into exact ReLU networks (ONNX) with a certificate "
+        "of depth, size, Lipschitz bound and bit complexity."))
+    parser.add_argument("--version", action="version", version=f"relucc {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages to stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    compile_ = commands.add_parser("compile", help="compile a .circ file to ONNX and print its certificate")
+    compile_.add_argument("file", help="source file (.circ)")
+    compile_.add_argument("-o", "--output", required=True, help="ONNX file to write")
+    _add_build_options(compile_)
+    compile_.add_argument("--json", action="store_true", help="print the certificate as JSON")
+    compile_.set_defaults(handler=command_compile)
+
+    check = commands.add_parser("check", help="compile and verify the network against the Boolean reference")
+    check.add_argument("file", help="source file (.circ)")
+    check.add_argument("--samples", type=int, default=None,
+                       help="random seeds to try when the seed is too long to enumerate (default 10000)")
+    check.add_argument("--seed", type=int, default=0, help="seed of the random check (default 0)")
+    check.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="onnxruntime device")
+    check.add_argument("-o", "--output", help="also write the verified ONNX model, with the check recorded")
+    _add_build_options(check)
+    check.set_defaults(handler=command_check)
+
+    info = commands.add_parser("info", help="recompute a model's certificate from its weights and compare")
+    info.add_argument("model", help="ONNX file")
+    info.add_argument("--graph", action="store_true", help="print a per-layer table")
+    info.add_argument("--json", action="store_true", help="print the recomputed certificate as JSON")
+    info.set_defaults(handler=command_info)
+
+    sample = commands.add_parser("sample", help="draw seeds and run a generator through onnxruntime")
+    sample.add_argument("model", help="ONNX generator (input z, output y)")
+    sample.add_argument("-n", "--count", type=int, required=True, help="number of samples")
+    sample.add_argument("--seed", type=int, default=0, help="seed of NumPy's default_rng (default 0)")
+    sample.add_argument("-o", "--output", required=True, help=".npy file to write, float32 [N, d]")
+    sample.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="onnxruntime device")
+    sample.add_argument("--save-seeds", help="also write the seeds z to this .npy file")
+    sample.set_defaults(handler=command_sample)
+
+    _add_optional_commands(commands)
+    return parser
+
+
+def _add_build_options(parser: argparse.ArgumentParser) -> None:
+    from relucc.compiler import LAYOUTS, STRATEGIES
+
+    parser.add_argument("--layout", choices=LAYOUTS, default="local",
+                        help="ONNX layout: local (Gather + one shared predicate network, default) or "
+                             "dense (a plain Gemm/Relu MLP)")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="paper",
+                        help="predicate lowering (paper: the Fourier construction of Lemma 3.3)")
+
+
+def _add_optional_commands(commands) -> None:
+    try:
+        from relucc.critic_cli import add_critic_commands
+    except ImportError:
+        return
+    add_critic_commands(commands)
+
+
+def command_compile(args) -> int:
+    from relucc.compiler import compile_file
+    from relucc.report import certificate_summary
+
+    started = time.perf_counter()
+    compiled = compile_file(args.file, strategy=args.strategy)
+    compiled.save(args.output, layout=args.layout)
+    elapsed = time.perf_counter() - started
+    if args.json:
+        print(json.dumps(compiled.certificate, indent=2, sort_keys=True))
+    else:
+        print(certificate_summary(compiled.certificate))
+        print(f"wrote {args.output} ({args.layout} layout) in {elapsed:.2f} s")
+    return 0
+
+
+def command_check(args) -> int:
+    from relucc.compiler import compile_file
+    from relucc.runtime import check_against_reference
+
+    compiled = compile_file(args.file, strategy=args.strategy)
+    for record in compiled.certificate["verification"]:
+        print(f"passed: {record['scope']} ({record['kind']}, {record['inputs']} inputs)")
+    model = compiled.to_onnx(args.layout)
+    record = check_against_reference(model, compiled.reference, compiled.seed_length, args.samples,
+                                     args.seed, args.device)
+    print(f"passed: {record['scope']} in onnxruntime ({record['kind']}, {record['inputs']} seeds, "
+          f"{compiled.output_length} outputs each, exact equality)")
+    if args.output:
+        compiled.certificate["verification"].append(record)
+        compiled.save(args.output, layout=args.layout)
+        print(f"wrote {args.output} with the verification recorded in its certificate")
+    print(f"{Path(args.file).name}: the {args.layout} network computes {compiled.name} exactly")
+    return 0
+
+
+def command_info(args) -> int:
+    from relucc.reader import compare, load, recompute_certificate
+    from relucc.report import comparison_table, layer_table
+
+    loaded = load(args.model)
+    recomputed = recompute_certificate(loaded)
+    if args.json:
+        print(json.dumps(recomputed, indent=2, sort_keys=True))
+        return 0
+    print(f"{args.model}: {loaded.layout} layout, input {loaded.input_name} [N, {recomputed['inputs']}], "
+          f"output y [N, {recomputed['outputs']}]")
+    if loaded.stored_certificate is None:
+        print("no relucc certificate stored in this model; the figures below are recomputed from the weights")
+    print(comparison_table(compare(loaded.stored_certificate, recomputed)))
+    print(f"lipschitz method: {recomputed['lipschitz_bound']['method']}")
+    print(f"max |activation| method: {recomputed['max_abs_activation']['method']}")
+    if loaded.stored_certificate and "verification" in loaded.stored_certificate:
+        for record in loaded.stored_certificate["verification"]:
+            print(f"stored verification: {record.get('scope')} ({record.get('kind')}, "
+                  f"{record.get('inputs')} inputs): {record.get('result')}")
+    if args.graph:
+        print(layer_table(loaded.network))
+    differs = any(row[3] == "DIFFERS" for row in compare(loaded.stored_certificate, recomputed))
+    return 1 if differs else 0
+
+
+def command_sample(args) -> int:
+    from relucc.emit import write_bytes_atomically
+    from relucc.runtime import run_batched, sample_seeds, session
+
+    if args.count <= 0:
+        raise UsageError(f"-n must be positive, got {args.count}")
+    sess = session(str(_existing(args.model)), args.device)
+    length = sess.get_inputs()[0].shape[-1]
+    if not isinstance(length, int):
+        raise UsageError(f"{args.model}: the input's last dimension is not fixed, so the seed length is unknown")
+    rng = np.random.default_rng(args.seed)
+    seeds = sample_seeds(args.count, length, rng)
+    outputs = run_batched(sess, seeds, progress=True)
+    _save_npy(outputs, args.output)
+    if args.save_seeds:
+        _save_npy(seeds, args.save_seeds)
+    print(f"wrote {args.output}: {outputs.shape[0]} samples of dimension {outputs.shape[1]} "
+          f"(uniform seeds in {{-1,+1}}^{length}, seed {args.seed}, {args.device})")
+    return 0
+
+
+def _existing(path: str) -> Path:
+    if not Path(path).is_file():
+        raise UsageError(Diagnostic("file not found", SourceLocation(path), "check the path"))
+    return Path(path)
+
+
+def _save_npy(array: np.ndarray, path: str) -> None:
+    import io
+
+    from relucc.emit import write_bytes_atomically
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    write_bytes_atomically(buffer.getvalue(), path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="relucc: %(message)s")
+    try:
+        return args.handler(args)
+    except RelucError as error:
+        print(error.render(), file=sys.stderr)
+        return error.exit_status
+    except FileNotFoundError as error:
+        print(f"{error.filename}: error: file not found", file=sys.stderr)
+        return 2
+    except IsADirectoryError as error:
+        print(f"{error.filename}: error: is a directory, expected a file", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("relucc: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""ONNX emission: a dense Gemm/Relu MLP for any network, and a gather layout for local functions.
+
+The dense layout is the plain MLP of Definition 1: Gemm, Relu, ..., Gemm. The local layout
+computes a local function G(z)_l = P(z restricted to S_l) as Gather(z, subsets) -> [N, d, k],
+then the one predicate network applied to the last axis (MatMul with shared weights) -> [N, d].
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from relucc.network import AffineLayer, Network
+
+# The ONNX opset every emitted model uses (Gemm, MatMul, Relu, Gather, Squeeze with axes input).
+OPSET = 17
+# IR version 8 is what opset 17 was released with; older runtimes reject newer IR versions.
+IR_VERSION = 8
+# Protobuf cannot serialise a message over 2 GiB; leave room for the graph around the weights.
+MAX_DENSE_BYTES = 1_800_000_000
+
+
+def _version() -> str:
+    from relucc import __version__
+    return __version__
+
+
+def layer_name(index: int, layer: AffineLayer) -> str:
+    """Name a layer by position and the gadget roles of its neurons, e.g. ``layer2/product+relay``."""
+    roles = sorted(set(layer.roles)) or ["affine"]
+    return f"layer{index + 1}/{'+'.join(roles)}"
+
+
+def float32_weights(layer: AffineLayer) -> tuple[np.ndarray, np.ndarray]:
+    scale = float(2**layer.exponent)
+    weight = (np.asarray(layer.weight, dtype=np.float64) / scale).astype(np.float32)
+    bias = (np.asarray(layer.bias, dtype=np.float64) / scale).astype(np.float32)
+    return weight, bias
+
+
+def dense_graph_bytes(network: Network) -> int:
+    return sum(4 * (layer.shape[0] * layer.shape[1] + layer.shape[0]) for layer in network.layers)
+
+
+def dense_model(network: Network, input_name: str, certificate: dict, doc: str) -> onnx.ModelProto:
+    """Emit ``network`` as Gemm (transB = 1) and Relu nodes: input [N, n] -> output [N, outputs]."""
+    size = dense_graph_bytes(network)
+    if size > MAX_DENSE_BYTES:
+        from relucc.errors import UsageError
+        raise UsageError(f"the dense layout needs {size / 1e9:.2f} GB of weights, above ONNX's 2 GB "
+                         f"protobuf limit; use --layout local")
+    nodes, initializers = [], []
+    current = input_name
+    for index, layer in enumerate(network.layers):
+        name = layer_name(index, layer)
+        weight, bias = float32_weights(layer)
+        initializers.append(numpy_helper.from_array(weight, f"{name}/weight"))
+        initializers.append(numpy_helper.from_array(bias, f"{name}/bias"))
+        last = index == len(network.layers) - 1
+        affine_out = "y" if last else f"{name}/affine"
+        nodes.append(helper.make_node("Gemm", [current, f"{name}/weight", f"{name}/bias"], [affine_out],
+                                      name=f"{name}/gemm", transB=1))
+        if not last:
+            nodes.append(helper.make_node("Relu", [affine_out], [f"{name}/relu"], name=f"{name}/relu"))
+            current = f"{name}/relu"
+    graph = helper.make_graph(
+        nodes, "relucc_dense",
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", network.input_dim])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", network.output_dim])],
+        initializers, doc_string=doc)
+    return _finish(graph, certificate, doc, "dense")
+
+
+def local_model(predicate_network: Network, subsets: np.ndarray, seed_length: int,
+                certificate: dict, doc: str) -> onnx.ModelProto:
+    """Emit a local function: Gather(z, subsets) -> shared predicate network -> Squeeze -> y [N, d]."""
+    outputs = int(subsets.shape[0])
+    nodes = [helper.make_node("Gather", ["z", "subsets"], ["gathered"], name="gather/subsets", axis=1)]
+    initializers = [numpy_helper.from_array(np.asarray(subsets, dtype=np.int64), "subsets")]
+    current = "gathered"
+    for index, layer in enumerate(predicate_network.layers):
+        name = layer_name(index, layer)
+        weight, bias = float32_weights(layer)
+        initializers.append(numpy_helper.from_array(np.ascontiguousarray(weight.T), f"{name}/weight_t"))
+        initializers.append(numpy_helper.from_array(bias, f"{name}/bias"))
+        nodes.append(helper.make_node("MatMul", [current, f"{name}/weight_t"], [f"{name}/matmul"],
+                                      name=f"{name}/matmul"))
+        nodes.append(helper.make_node("Add", [f"{name}/matmul", f"{name}/bias"], [f"{name}/affine"],
+                                      name=f"{name}/add"))
+        current = f"{name}/affine"
+        if index < len(predicate_network.layers) - 1:
+            nodes.append(helper.make_node("Relu", [current], [f"{name}/relu"], name=f"{name}/relu"))
+            current = f"{name}/relu"
+    initializers.append(numpy_helper.from_array(np.array([2], dtype=np.int64), "squeeze_axes"))
+    nodes.append(helper.make_node("Squeeze", [current, "squeeze_axes"], ["y"], name="squeeze/outputs"))
+    graph = helper.make_graph(
+        nodes, "relucc_local",
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", seed_length])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", outputs])],
+        initializers, doc_string=doc)
+    return _finish(graph, certificate, doc, "local")
+
+
+def _finish(graph: onnx.GraphProto, certificate: dict, doc: str, layout: str) -> onnx.ModelProto:
+    model = helper.make_model(graph, producer_name="relucc", producer_version=_version(),
+                              opset_imports=[helper.make_opsetid("", OPSET)], doc_string=doc)
+    model.ir_version = IR_VERSION
+    stored = dict(certificate)
+    stored["layout"] = layout
+    helper.set_model_props(model, {"relucc.certificate": json.dumps(stored, sort_keys=True)})
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def save_atomically(model: onnx.ModelProto, path: str | os.PathLike) -> None:
+    """Write the model to a temporary file beside ``path`` and rename it, so no partial file remains."""
+    write_bytes_atomically(model.SerializeToString(), path)
+
+
+def write_bytes_atomically(data: bytes, path: str | os.PathLike) -> None:
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
