@@ -26,16 +26,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     compile_ = commands.add_parser("compile", help="compile a .circ file to ONNX and print its certificate")
-    compile_.add_argument("file", help="source file (.circ)")
+    compile_.add_argument("file", help="source file (.circ, .bench, .aag, .aig, .blif)")
     compile_.add_argument("-o", "--output", required=True, help="ONNX file to write")
     _add_build_options(compile_)
     compile_.add_argument("--json", action="store_true", help="print the certificate as JSON")
     compile_.set_defaults(handler=command_compile)
 
     check = commands.add_parser("check", help="compile and verify the network against the Boolean reference")
-    check.add_argument("file", help="source file (.circ)")
+    check.add_argument("file", help="source file (.circ, .bench, .aag, .aig, .blif)")
     check.add_argument("--samples", type=int, default=None,
-                       help="random seeds to try when the seed is too long to enumerate (default 10000)")
+                       help="random inputs to try when the input is too long to enumerate "
+                            "(default: 10000 for generators, 100000 for circuits)")
     check.add_argument("--seed", type=int, default=0, help="seed of the random check (default 0)")
     check.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="onnxruntime device")
     check.add_argument("-o", "--output", help="also write the verified ONNX model, with the check recorded")
@@ -103,9 +104,10 @@ def command_check(args) -> int:
     for record in compiled.certificate["verification"]:
         print(f"passed: {record['scope']} ({record['kind']}, {record['inputs']} inputs)")
     model = compiled.to_onnx(args.layout)
-    record = check_against_reference(model, compiled.reference, compiled.seed_length, args.samples,
+    record = check_against_reference(model, compiled.reference, compiled.input_length,
+                                     args.samples or compiled.default_samples, compiled.exhaustive_limit,
                                      args.seed, args.device)
-    print(f"passed: {record['scope']} in onnxruntime ({record['kind']}, {record['inputs']} seeds, "
+    print(f"passed: {record['scope']} in onnxruntime ({record['kind']}, {record['inputs']} inputs, "
           f"{compiled.output_length} outputs each, exact equality)")
     if args.output:
         compiled.certificate["verification"].append(record)

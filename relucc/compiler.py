@@ -14,13 +14,20 @@ import numpy as np
 import onnx
 
 from relucc import emit, fourier
-from relucc.boolean import LocalFunction, Predicate, input_points
+from relucc.boolean import Circuit, LocalFunction, Predicate, input_points
 from relucc.certify import certify_network
 from relucc.errors import CheckFailure, Diagnostic, SourceLocation, UsageError
 from relucc.network import Network, parallel
 
 STRATEGIES = ("paper",)
 LAYOUTS = ("local", "dense")
+NETLIST_SUFFIXES = (".bench", ".aag", ".aig", ".blif")
+
+# Every compiled object (CompiledGenerator here, compiled circuits elsewhere) offers:
+#   name, certificate, input_name, input_length, output_length, layouts,
+#   reference(points) -> ±1 outputs, exhaustive_limit, default_samples,
+#   to_onnx(layout) -> onnx.ModelProto, save(path, layout).
+# The command line and the checks use only these.
 
 
 @dataclass(eq=False)
@@ -35,8 +42,18 @@ class CompiledGenerator:
     strategy: str
     certificate: dict = field(default_factory=dict)
 
+    input_name = "z"
+    layouts = LAYOUTS
+    # Seeds are enumerated up to this length; longer seeds get ``default_samples`` random ones.
+    exhaustive_limit = 16
+    default_samples = 10_000
+
     @property
     def seed_length(self) -> int:
+        return self.local_function.seed_length
+
+    @property
+    def input_length(self) -> int:
         return self.local_function.seed_length
 
     @property
@@ -80,8 +97,14 @@ class CompiledGenerator:
                 f"z in {{-1,+1}}^{self.seed_length} (+1 = True); {layout} layout, strategy {self.strategy}.")
 
 
-def compile_file(path: str, strategy: str = "paper") -> CompiledGenerator:
-    """Compile a ``.circ`` file: parse and check, lower, certify."""
+def compile_file(path: str, strategy: str = "paper"):
+    """Compile a ``.circ`` file or a netlist (``.bench``, ``.aag``, ``.aig``, ``.blif``)."""
+    if Path(path).suffix.lower() in NETLIST_SUFFIXES:
+        from relucc.circuit_compiler import compile_circuit
+        from relucc.netlist import read_netlist
+
+        return compile_circuit(read_netlist(path))
+
     from relucc.frontend import parse_file
 
     program = parse_file(path)
@@ -105,9 +128,10 @@ def compile_program(program, strategy: str = "paper") -> CompiledGenerator:
     if isinstance(emitted, Predicate):
         emitted = LocalFunction(emitted.name, emitted.arity, emitted,
                                 np.arange(emitted.arity, dtype=np.int64)[None, :], None, emitted.location)
-    if not isinstance(emitted, LocalFunction):
-        raise UsageError(Diagnostic(f"cannot compile {program.generator!r}: only local functions and "
-                                    f"predicates are compiled so far", program.generator_location))
+    if isinstance(emitted, Circuit):
+        from relucc.circuit_compiler import compile_circuit
+
+        return compile_circuit(emitted)
 
     predicate_network, summary = fourier.paper_network(emitted.predicate)
     verification = verify_predicate_network(emitted.predicate, predicate_network)

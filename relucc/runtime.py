@@ -12,9 +12,6 @@ from relucc.errors import CheckFailure, UsageError
 
 logger = logging.getLogger(__name__)
 
-# Seeds are enumerated exhaustively up to this seed length; above it, random seeds are drawn.
-EXHAUSTIVE_SEED_LENGTH = 16
-DEFAULT_RANDOM_SEEDS = 10_000
 BATCH = 8192
 
 
@@ -70,16 +67,17 @@ def all_seeds(length: int, start: int, stop: int) -> np.ndarray:
     return (2 * bits - 1).astype(np.float32)
 
 
-def check_against_reference(model: onnx.ModelProto, reference, input_length: int, samples: int | None,
-                            seed: int = 0, device: str = "cpu", progress: bool = True) -> dict:
-    """Compare the model in onnxruntime with ``reference`` (a ±1 evaluator) on seeds; exact equality.
+def check_against_reference(model: onnx.ModelProto, reference, input_length: int, samples: int,
+                            exhaustive_limit: int, seed: int = 0, device: str = "cpu",
+                            progress: bool = True) -> dict:
+    """Compare the model in onnxruntime with ``reference`` (a ±1 evaluator) on inputs; exact equality.
 
-    Every seed is tried when ``input_length`` <= EXHAUSTIVE_SEED_LENGTH, else ``samples`` random
-    ones. Raises CheckFailure with the first counterexample.
+    Every point of {±1}^n is tried when n = ``input_length`` <= ``exhaustive_limit``, else
+    ``samples`` uniform random ones. Raises CheckFailure with the first counterexample.
     """
     sess = session(model, device)
-    exhaustive = input_length <= EXHAUSTIVE_SEED_LENGTH
-    total = 2**input_length if exhaustive else (samples or DEFAULT_RANDOM_SEEDS)
+    exhaustive = input_length <= exhaustive_limit
+    total = 2**input_length if exhaustive else samples
     rng = np.random.default_rng(seed)
     checked = 0
     batches = range(0, total, BATCH)
@@ -104,4 +102,4 @@ def check_against_reference(model: onnx.ModelProto, reference, input_length: int
 
 def _format_seed(seed: np.ndarray) -> str:
     bits = "".join("1" if v > 0 else "0" for v in seed)
-    return f"{bits} (bit i = 1 means z[i] = +1)"
+    return f"{bits} (bit i = 1 means input i is +1)"
