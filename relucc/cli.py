@@ -63,13 +63,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_build_options(parser: argparse.ArgumentParser) -> None:
-    from relucc.compiler import LAYOUTS, STRATEGIES
+    from relucc.compiler import LAYOUTS, OBJECTIVES, STRATEGIES
 
     parser.add_argument("--layout", choices=LAYOUTS, default="local",
                         help="ONNX layout: local (Gather + one shared predicate network, default) or "
                              "dense (a plain Gemm/Relu MLP)")
-    parser.add_argument("--strategy", choices=STRATEGIES, default="paper",
-                        help="predicate lowering (paper: the Fourier construction of Lemma 3.3)")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                        help="predicate lowering: auto (default) builds every strategy and keeps the best "
+                             "for --optimize; paper is the Fourier construction of Lemma 3.3; tree, sums, "
+                             "points, cubes, symmetric and decompose use biased gadgets (see relucc.strategies)")
+    parser.add_argument("--optimize", choices=OBJECTIVES, default="size",
+                        help="what --strategy auto minimises first: size (hidden neurons per output, default), "
+                             "depth, or lipschitz (certified l2 bound); the other two break ties")
+    parser.add_argument("--passes", choices=("on", "off"), default=None,
+                        help="run the exactness-preserving optimisation passes after lowering "
+                             "(default: on, except for --strategy paper)")
 
 
 def _add_optional_commands(commands) -> None:
@@ -85,7 +93,8 @@ def command_compile(args) -> int:
     from relucc.report import certificate_summary
 
     started = time.perf_counter()
-    compiled = compile_file(args.file, strategy=args.strategy)
+    compiled = compile_file(args.file, strategy=args.strategy, optimize=args.optimize,
+                            passes=None if args.passes is None else args.passes == "on")
     compiled.save(args.output, layout=args.layout)
     elapsed = time.perf_counter() - started
     if args.json:
@@ -100,7 +109,8 @@ def command_check(args) -> int:
     from relucc.compiler import compile_file
     from relucc.runtime import check_against_reference
 
-    compiled = compile_file(args.file, strategy=args.strategy)
+    compiled = compile_file(args.file, strategy=args.strategy, optimize=args.optimize,
+                            passes=None if args.passes is None else args.passes == "on")
     for record in compiled.certificate["verification"]:
         print(f"passed: {record['scope']} ({record['kind']}, {record['inputs']} inputs)")
     model = compiled.to_onnx(args.layout)

@@ -13,13 +13,15 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from relucc import emit, fourier
+from relucc import emit, fourier, strategies
 from relucc.boolean import Circuit, LocalFunction, Predicate, input_points
 from relucc.certify import certify_network
 from relucc.errors import CheckFailure, Diagnostic, SourceLocation, UsageError
 from relucc.network import Network, parallel
 
-STRATEGIES = ("paper",)
+# "auto" lets the cost model of relucc.strategies pick a strategy for the OBJECTIVES entry given.
+STRATEGIES = ("auto",) + strategies.STRATEGY_NAMES
+OBJECTIVES = strategies.OBJECTIVES
 LAYOUTS = ("local", "dense")
 NETLIST_SUFFIXES = (".bench", ".aag", ".aig", ".blif")
 
@@ -97,7 +99,7 @@ class CompiledGenerator:
                 f"z in {{-1,+1}}^{self.seed_length} (+1 = True); {layout} layout, strategy {self.strategy}.")
 
 
-def compile_file(path: str, strategy: str = "paper"):
+def compile_file(path: str, strategy: str = "auto", optimize: str = "size", passes: bool | None = None):
     """Compile a ``.circ`` file or a netlist (``.bench``, ``.aag``, ``.aig``, ``.blif``)."""
     if Path(path).suffix.lower() in NETLIST_SUFFIXES:
         from relucc.circuit_compiler import compile_circuit
@@ -108,16 +110,19 @@ def compile_file(path: str, strategy: str = "paper"):
     from relucc.frontend import parse_file
 
     program = parse_file(path)
-    return compile_program(program, strategy)
+    return compile_program(program, strategy, optimize, passes)
 
 
-def compile_source(text: str, path: str = "<string>", strategy: str = "paper") -> CompiledGenerator:
+def compile_source(text: str, path: str = "<string>", strategy: str = "auto", optimize: str = "size",
+                   passes: bool | None = None) -> CompiledGenerator:
     from relucc.frontend import parse_source
 
-    return compile_program(parse_source(text, path), strategy)
+    return compile_program(parse_source(text, path), strategy, optimize, passes)
 
 
-def compile_program(program, strategy: str = "paper") -> CompiledGenerator:
+def compile_program(program, strategy: str = "auto", optimize: str = "size",
+                    passes: bool | None = None) -> CompiledGenerator:
+    """Compile a checked program; ``optimize`` is the cost model's objective when ``strategy`` is auto."""
     if strategy not in STRATEGIES:
         raise UsageError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
     if program.generator is None:
@@ -133,9 +138,12 @@ def compile_program(program, strategy: str = "paper") -> CompiledGenerator:
 
         return compile_circuit(emitted)
 
-    predicate_network, summary = fourier.paper_network(emitted.predicate)
+    lowered = strategies.lower_predicate(emitted.predicate, strategy, optimize, passes)
+    predicate_network, summary, strategy = lowered.network, fourier.summarize(emitted.predicate), lowered.strategy
     verification = verify_predicate_network(emitted.predicate, predicate_network)
     certificate = local_certificate(emitted, predicate_network, summary, strategy, verification)
+    certificate["strategy_selection"] = lowered.selection
+    certificate["passes"] = lowered.passes
 
     digest = hashlib.sha256(program.source_text.encode()).hexdigest()
     certificate["source"] = {"path": Path(program.path).name, "sha256": digest, "name": emitted.name}

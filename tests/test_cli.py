@@ -24,7 +24,7 @@ def relucc(*args, cwd=None):
 @pytest.fixture(scope="module")
 def tsa_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("tsa") / "tsa.onnx"
-    result = relucc("compile", TSA, "-o", path)
+    result = relucc("compile", TSA, "-o", path, "--strategy", "paper")
     assert result.returncode == 0, result.stderr
     return path, result.stdout
 
@@ -101,7 +101,7 @@ def test_check_reports_counterexample(monkeypatch, capsys):
         return network, summary
 
     monkeypatch.setattr(fourier, "paper_network", corrupted)
-    status = cli.main(["check", str(TINY)])
+    status = cli.main(["check", str(TINY), "--strategy", "paper"])
     captured = capsys.readouterr()
     assert status == 1
     assert "predicate network of" in captured.err
