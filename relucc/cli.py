@@ -29,6 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("file", help="source file (.circ, .bench, .aag, .aig, .blif)")
     compile_.add_argument("-o", "--output", required=True, help="ONNX file to write")
     _add_build_options(compile_)
+    compile_.add_argument("--encoding", choices=("pm1", "01"), default="pm1",
+                          help="Boolean encoding of inputs and outputs: pm1 ({-1,+1}, default) or 01 ({0,1}); "
+                               "True is +1 or 1, and the change of variables is folded into the first and "
+                               "last layers")
+    compile_.add_argument("--opset", type=int, default=None,
+                          help="ONNX opset of the model (default 17; 17 up to the newest that onnx and "
+                               "onnxruntime support)")
     compile_.add_argument("--json", action="store_true", help="print the certificate as JSON")
     compile_.set_defaults(handler=command_compile)
 
@@ -89,19 +96,24 @@ def _add_optional_commands(commands) -> None:
 
 
 def command_compile(args) -> int:
-    from relucc.compiler import compile_file
+    from relucc import api
+    from relucc.emit import OPSET, save_atomically
     from relucc.report import certificate_summary
 
     started = time.perf_counter()
-    compiled = compile_file(args.file, strategy=args.strategy, optimize=args.optimize,
-                            passes=None if args.passes is None else args.passes == "on")
-    compiled.save(args.output, layout=args.layout)
+    compiled = api.compile(args.file, strategy=args.strategy, optimize=args.optimize,
+                           passes=None if args.passes is None else args.passes == "on")
+    opset = OPSET if args.opset is None else args.opset
+    model = compiled.to_onnx(args.layout, opset=opset, encoding=args.encoding)
+    save_atomically(model, args.output)
+    certificate = api.stored_certificate(model)
     elapsed = time.perf_counter() - started
     if args.json:
-        print(json.dumps(compiled.certificate, indent=2, sort_keys=True))
+        print(json.dumps(certificate, indent=2, sort_keys=True))
     else:
-        print(certificate_summary(compiled.certificate))
-        print(f"wrote {args.output} ({args.layout} layout) in {elapsed:.2f} s")
+        print(certificate_summary(certificate))
+        print(f"wrote {args.output} ({args.layout} layout, {args.encoding} encoding, opset {opset}) "
+              f"in {elapsed:.2f} s")
     return 0
 
 
@@ -128,18 +140,21 @@ def command_check(args) -> int:
 
 
 def command_info(args) -> int:
-    from relucc.reader import compare, load, recompute_certificate
+    from relucc import api
+    from relucc.reader import compare
     from relucc.report import comparison_table, layer_table
 
-    loaded = load(args.model)
-    recomputed = recompute_certificate(loaded)
+    saved = api.load(args.model)
+    loaded, recomputed = saved.loaded, saved.recomputed
     if args.json:
         print(json.dumps(recomputed, indent=2, sort_keys=True))
         return 0
     print(f"{args.model}: {loaded.layout} layout, input {loaded.input_name} [N, {recomputed['inputs']}], "
           f"output y [N, {recomputed['outputs']}]")
     if loaded.stored_certificate is None:
-        print("no relucc certificate stored in this model; the figures below are recomputed from the weights")
+        print("no relucc certificate stored in this model; the figures below are recomputed from the weights, "
+              "with inputs taken in {-1,+1} as relucc encodes them")
+        print(f"missing: {', '.join(saved.missing)} (only the compiler records them)")
     print(comparison_table(compare(loaded.stored_certificate, recomputed)))
     print(f"lipschitz method: {recomputed['lipschitz_bound']['method']}")
     print(f"max |activation| method: {recomputed['max_abs_activation']['method']}")
@@ -148,6 +163,10 @@ def command_info(args) -> int:
             print(f"stored verification: {record.get('scope')} ({record.get('kind')}, "
                   f"{record.get('inputs')} inputs): {record.get('result')}")
     if args.graph:
+        if loaded.layout == "local":
+            print(f"per-layer table of the predicate network, shared by all {recomputed['outputs']} outputs:")
+        else:
+            print("per-layer table of the network:")
         print(layer_table(loaded.network))
     differs = any(row[3] == "DIFFERS" for row in compare(loaded.stored_certificate, recomputed))
     return 1 if differs else 0

@@ -28,8 +28,10 @@ NETLIST_SUFFIXES = (".bench", ".aag", ".aig", ".blif")
 # Every compiled object (CompiledGenerator here, compiled circuits elsewhere) offers:
 #   name, certificate, input_name, input_length, output_length, layouts,
 #   reference(points) -> ±1 outputs, exhaustive_limit, default_samples,
-#   to_onnx(layout) -> onnx.ModelProto, save(path, layout).
-# The command line and the checks use only these.
+#   to_onnx(layout, opset=emit.OPSET, encoding="pm1") -> onnx.ModelProto,
+#   save(path, layout, opset=emit.OPSET, encoding="pm1"),
+#   and either ``network`` or ``dense_network()`` (the network IR, which relucc.api reads).
+# The command line and the checks use only these; relucc.encoding folds the {0,1} encoding.
 
 
 @dataclass(eq=False)
@@ -66,23 +68,27 @@ class CompiledGenerator:
         """Evaluate the Boolean local function directly (the reference for verification)."""
         return self.local_function.evaluate(seeds)
 
-    def dense_network(self) -> Network:
+    def dense_network(self, predicate_network: Network | None = None) -> Network:
         """Return the whole generator as one MLP: the predicate network placed per output (Lemma 2.8)."""
         subsets = self.local_function.subsets
-        return parallel([self.predicate_network] * self.output_length, self.seed_length, list(subsets))
+        predicate_network = self.predicate_network if predicate_network is None else predicate_network
+        return parallel([predicate_network] * self.output_length, self.seed_length, list(subsets))
 
-    def to_onnx(self, layout: str = "local") -> onnx.ModelProto:
-        doc = self._doc(layout)
+    def to_onnx(self, layout: str = "local", opset: int = emit.OPSET, encoding: str = "pm1") -> onnx.ModelProto:
+        from relucc.encoding import encode_local_function
+
+        emit.check_opset(opset)
+        network, certificate = encode_local_function(self, encoding)
+        doc = self._doc(layout, encoding)
         if layout == "local":
-            return emit.local_model(self.predicate_network, self.local_function.subsets,
-                                    self.seed_length, self.certificate, doc)
+            return emit.local_model(network, self.local_function.subsets, self.seed_length, certificate, doc, opset)
         if layout == "dense":
             self._check_dense_size()
-            return emit.dense_model(self.dense_network(), "z", self.certificate, doc)
+            return emit.dense_model(self.dense_network(network), "z", certificate, doc, opset)
         raise UsageError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
 
-    def save(self, path: str, layout: str = "local") -> None:
-        emit.save_atomically(self.to_onnx(layout), path)
+    def save(self, path: str, layout: str = "local", opset: int = emit.OPSET, encoding: str = "pm1") -> None:
+        emit.save_atomically(self.to_onnx(layout, opset, encoding), path)
 
     def _check_dense_size(self) -> None:
         widths = [self.seed_length] + [self.output_length * w for w in self.predicate_network.hidden_sizes]
@@ -92,11 +98,13 @@ class CompiledGenerator:
             raise UsageError(f"the dense layout of {self.name} needs {size / 1e9:.2f} GB of float32 weights, "
                              f"above ONNX's 2 GB protobuf limit; use --layout local")
 
-    def _doc(self, layout: str) -> str:
+    def _doc(self, layout: str, encoding: str = "pm1") -> str:
         predicate = self.local_function.predicate
+        domain = f"z in {{-1,+1}}^{self.seed_length} (+1 = True)" if encoding == "pm1" else \
+            f"z in {{0,1}}^{self.seed_length} and y in {{0,1}}^{self.output_length} (1 = True)"
         return (f"Goldreich local function {self.name} from {Path(self.source_path).name}: "
                 f"y_l = {predicate.name}(z restricted to subset l) for l = 1..{self.output_length}, "
-                f"z in {{-1,+1}}^{self.seed_length} (+1 = True); {layout} layout, strategy {self.strategy}.")
+                f"{domain}; {layout} layout, strategy {self.strategy}.")
 
 
 def compile_file(path: str, strategy: str = "auto", optimize: str = "size", passes: bool | None = None):

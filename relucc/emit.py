@@ -18,12 +18,30 @@ from onnx import TensorProto, helper, numpy_helper
 
 from relucc.network import AffineLayer, Network
 
-# The ONNX opset every emitted model uses (Gemm, MatMul, Relu, Gather, Squeeze with axes input).
+# The default ONNX opset of emitted models (Gemm, MatMul, Relu, Gather, Squeeze with axes input).
 OPSET = 17
 # IR version 8 is what opset 17 was released with; older runtimes reject newer IR versions.
 IR_VERSION = 8
+# The newest opset a caller may request: the newest that onnx 1.23 defines and onnxruntime 1.32
+# runs. Every operator above keeps its opset-14 meaning up to this one, so only the import changes.
+NEWEST_OPSET = 28
 # Protobuf cannot serialise a message over 2 GiB; leave room for the graph around the weights.
 MAX_DENSE_BYTES = 1_800_000_000
+
+
+def supported_opsets() -> range:
+    """Return the opsets relucc emits: OPSET up to NEWEST_OPSET, capped by the installed onnx."""
+    return range(OPSET, min(NEWEST_OPSET, onnx.defs.onnx_opset_version()) + 1)
+
+
+def check_opset(opset: int) -> int:
+    """Return ``opset`` when relucc can emit it; raise UsageError naming the supported range otherwise."""
+    supported = supported_opsets()
+    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or int(opset) not in supported:
+        from relucc.errors import UsageError
+        raise UsageError(f"unsupported ONNX opset {opset!r}: relucc emits opsets {supported.start} to "
+                         f"{supported.stop - 1} (onnx {onnx.__version__} installed)")
+    return int(opset)
 
 
 def _version() -> str:
@@ -48,7 +66,8 @@ def dense_graph_bytes(network: Network) -> int:
     return sum(4 * (layer.shape[0] * layer.shape[1] + layer.shape[0]) for layer in network.layers)
 
 
-def dense_model(network: Network, input_name: str, certificate: dict, doc: str) -> onnx.ModelProto:
+def dense_model(network: Network, input_name: str, certificate: dict, doc: str,
+                opset: int = OPSET) -> onnx.ModelProto:
     """Emit ``network`` as Gemm (transB = 1) and Relu nodes: input [N, n] -> output [N, outputs]."""
     size = dense_graph_bytes(network)
     if size > MAX_DENSE_BYTES:
@@ -65,7 +84,7 @@ def dense_model(network: Network, input_name: str, certificate: dict, doc: str) 
         last = index == len(network.layers) - 1
         affine_out = "y" if last else f"{name}/affine"
         nodes.append(helper.make_node("Gemm", [current, f"{name}/weight", f"{name}/bias"], [affine_out],
-                                      name=f"{name}/gemm", transB=1))
+                                      name=f"{name}/gemm", doc_string=layer_doc(index, network), transB=1))
         if not last:
             nodes.append(helper.make_node("Relu", [affine_out], [f"{name}/relu"], name=f"{name}/relu"))
             current = f"{name}/relu"
@@ -74,11 +93,11 @@ def dense_model(network: Network, input_name: str, certificate: dict, doc: str) 
         [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", network.input_dim])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", network.output_dim])],
         initializers, doc_string=doc)
-    return _finish(graph, certificate, doc, "dense")
+    return _finish(graph, certificate, doc, "dense", opset)
 
 
 def local_model(predicate_network: Network, subsets: np.ndarray, seed_length: int,
-                certificate: dict, doc: str) -> onnx.ModelProto:
+                certificate: dict, doc: str, opset: int = OPSET) -> onnx.ModelProto:
     """Emit a local function: Gather(z, subsets) -> shared predicate network -> Squeeze -> y [N, d]."""
     outputs = int(subsets.shape[0])
     nodes = [helper.make_node("Gather", ["z", "subsets"], ["gathered"], name="gather/subsets", axis=1)]
@@ -90,7 +109,7 @@ def local_model(predicate_network: Network, subsets: np.ndarray, seed_length: in
         initializers.append(numpy_helper.from_array(np.ascontiguousarray(weight.T), f"{name}/weight_t"))
         initializers.append(numpy_helper.from_array(bias, f"{name}/bias"))
         nodes.append(helper.make_node("MatMul", [current, f"{name}/weight_t"], [f"{name}/matmul"],
-                                      name=f"{name}/matmul"))
+                                      name=f"{name}/matmul", doc_string=layer_doc(index, predicate_network)))
         nodes.append(helper.make_node("Add", [f"{name}/matmul", f"{name}/bias"], [f"{name}/affine"],
                                       name=f"{name}/add"))
         current = f"{name}/affine"
@@ -104,15 +123,31 @@ def local_model(predicate_network: Network, subsets: np.ndarray, seed_length: in
         [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", seed_length])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", outputs])],
         initializers, doc_string=doc)
-    return _finish(graph, certificate, doc, "local")
+    return _finish(graph, certificate, doc, "local", opset)
 
 
-def _finish(graph: onnx.GraphProto, certificate: dict, doc: str, layout: str) -> onnx.ModelProto:
+def layer_doc(index: int, network: Network) -> str:
+    """Describe affine layer ``index`` for its node's doc_string, e.g. 'affine layer 2 of 3: 8 neurons x 5 inputs (product 8), then Relu'."""
+    layer = network.layers[index]
+    counts: dict[str, int] = {}
+    for role in layer.roles:
+        counts[role] = counts.get(role, 0) + 1
+    roles = ", ".join(f"{role} {count}" for role, count in sorted(counts.items()))
+    after = "then Relu" if index < network.depth - 1 else "the output layer"
+    return (f"affine layer {index + 1} of {network.depth}: {layer.shape[0]} neurons x {layer.shape[1]} inputs "
+            f"({roles}), {after}")
+
+
+def _finish(graph: onnx.GraphProto, certificate: dict, doc: str, layout: str,
+            opset: int = OPSET) -> onnx.ModelProto:
+    opset = check_opset(opset)
     model = helper.make_model(graph, producer_name="relucc", producer_version=_version(),
-                              opset_imports=[helper.make_opsetid("", OPSET)], doc_string=doc)
-    model.ir_version = IR_VERSION
+                              opset_imports=[helper.make_opsetid("", opset)], doc_string=doc)
+    model.ir_version = IR_VERSION if opset == OPSET else \
+        helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
     stored = dict(certificate)
     stored["layout"] = layout
+    stored.setdefault("encoding", "pm1")
     helper.set_model_props(model, {"relucc.certificate": json.dumps(stored, sort_keys=True)})
     onnx.checker.check_model(model, full_check=True)
     return model

@@ -10,7 +10,6 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from relucc.boolean import input_points
 from relucc.certify import certify_network
 from relucc.dyadic import integer_array
 from relucc.errors import Diagnostic, ModelError, SourceLocation
@@ -81,16 +80,33 @@ def load(path: str) -> LoadedModel:
                 stored = None
     initializers = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
     nodes = list(model.graph.node)
-    input_name = model.graph.input[0].name
-    if nodes[0].op_type == "Gather":
-        return _load_local(path, model, nodes, initializers, input_name, stored)
-    network = _read_chain(path, nodes, initializers, input_name, _input_width(model))
+    data_inputs = [value for value in model.graph.input if value.name not in initializers]
+    if len(data_inputs) != 1 or len(model.graph.output) != 1:
+        raise ModelError(Diagnostic(
+            f"the graph has {len(data_inputs)} data inputs and {len(model.graph.output)} outputs; a ReLU MLP "
+            f"has one of each", location, "relucc reads models with one input [N, n] and one output [N, d]"))
+    input_name = data_inputs[0].name
+    try:
+        if nodes[0].op_type == "Gather":
+            return _load_local(path, model, nodes, initializers, input_name, stored)
+        network = _read_chain(path, nodes, initializers, input_name, _input_width(data_inputs[0]))
+    except ValueError as error:
+        raise ModelError(Diagnostic(f"unreadable weights: {error}", location)) from None
     return LoadedModel(str(path), model, "dense", network, None, input_name, stored)
 
 
-def _input_width(model: onnx.ModelProto) -> int:
-    dims = model.graph.input[0].type.tensor_type.shape.dim
+def _input_width(value: onnx.ValueInfoProto) -> int:
+    dims = value.type.tensor_type.shape.dim
     return int(dims[-1].dim_value) if dims else 0
+
+
+def _constant(initializers: dict, name: str, node: onnx.NodeProto, location: SourceLocation) -> np.ndarray:
+    """Return the initializer ``name`` read by ``node``; raise ModelError when it is computed instead."""
+    if name not in initializers:
+        raise ModelError(Diagnostic(
+            f"node {node.name or '(unnamed)'} ({node.op_type}) reads {name!r}, which is not an initializer; "
+            f"relucc reads weights and biases only from initializers", location))
+    return initializers[name]
 
 
 def _load_local(path, model, nodes, initializers, input_name, stored) -> LoadedModel:
@@ -115,11 +131,15 @@ def _read_chain(path, nodes, initializers, current: str, width: int, transposed:
         node = nodes[index]
         if node.op_type == "Gemm":
             attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-            weight = initializers[node.input[1]].astype(np.float64) * attributes.get("alpha", 1.0)
+            if attributes.get("transA", 0):
+                raise ModelError(Diagnostic(f"node {node.name or '(unnamed)'}: Gemm with transA = 1 is not "
+                                            f"supported", location))
+            weight = _constant(initializers, node.input[1], node, location).astype(np.float64) \
+                * attributes.get("alpha", 1.0)
             if not attributes.get("transB", 0):
                 weight = weight.T
-            bias = initializers[node.input[2]].astype(np.float64) * attributes.get("beta", 1.0) \
-                if len(node.input) > 2 else np.zeros(weight.shape[0])
+            bias = _constant(initializers, node.input[2], node, location).astype(np.float64) \
+                * attributes.get("beta", 1.0) if len(node.input) > 2 and node.input[2] else np.zeros(weight.shape[0])
             index += 1
         elif node.op_type == "MatMul" and node.input[1] in initializers:
             weight = initializers[node.input[1]].astype(np.float64).T
@@ -128,7 +148,8 @@ def _read_chain(path, nodes, initializers, current: str, width: int, transposed:
             if index < len(nodes) and nodes[index].op_type == "Add":
                 add = nodes[index]
                 other = add.input[1] if add.input[0] == node.output[0] else add.input[0]
-                bias = np.broadcast_to(initializers[other].astype(np.float64).ravel(), (weight.shape[0],)).copy()
+                bias = np.broadcast_to(_constant(initializers, other, add, location).astype(np.float64).ravel(),
+                                       (weight.shape[0],)).copy()
                 index += 1
         else:
             raise ModelError(Diagnostic(
@@ -136,7 +157,11 @@ def _read_chain(path, nodes, initializers, current: str, width: int, transposed:
                 f"MLP (supported: Gemm, MatMul, Add, Relu; a leading Gather and a final Squeeze for the "
                 f"local layout)", location))
         name = node.name.rsplit("/", 1)[0] if "/" in node.name else ""
-        role = name.split("/", 1)[1] if "/" in name else "affine"
+        role = name.split("/", 1)[1] if "/" in name and name.startswith("layer") else "affine"
+        if weight.ndim != 2 or (layers and weight.shape[1] != layers[-1].shape[0]):
+            raise ModelError(Diagnostic(f"node {node.name or '(unnamed)'}: weight of shape {list(weight.shape)} "
+                                        f"does not follow the previous layer's {layers[-1].shape[0] if layers else '?'} "
+                                        f"outputs", location))
         layers.append(exact_layer(weight.astype(np.float32), bias.astype(np.float32), [role] * weight.shape[0]))
         if index < len(nodes) and nodes[index].op_type == "Relu":
             index += 1
@@ -150,11 +175,15 @@ def _read_chain(path, nodes, initializers, current: str, width: int, transposed:
 
 def recompute_certificate(loaded: LoadedModel) -> dict:
     """Recompute depth, size, Lipschitz bound, tau and float32 exactness from the weights alone."""
+    from relucc.encoding import domain_label, domain_points
+
     network = loaded.network
+    # The stored certificate names the encoding; a model without one is taken to be in ±1.
+    encoding = (loaded.stored_certificate or {}).get("encoding", "pm1")
     if loaded.layout == "local":
         k = network.input_dim
-        figures = certify_network(network, input_points(k) if k <= EXHAUSTIVE_CONE_INPUTS else None,
-                                  f"{{-1,+1}}^{k}")
+        figures = certify_network(network, domain_points(k, encoding) if k <= EXHAUSTIVE_CONE_INPUTS else None,
+                                  domain_label(k, encoding))
         outputs = int(loaded.subsets.shape[0])
         figures["size_per_output"] = figures["size"]
         figures["size"] = figures["size"] * outputs
@@ -164,15 +193,16 @@ def recompute_certificate(loaded: LoadedModel) -> dict:
     figures = certify_network(network, None, f"[-1,1]^{network.input_dim}")
     figures["outputs"] = network.output_dim
     figures["inputs"] = network.input_dim
-    exhaustive = _exhaustive_cone_activations(network)
+    exhaustive = _exhaustive_cone_activations(network, encoding)
     if exhaustive is not None:
         figures["max_abs_activation"] = exhaustive
     return figures
 
 
-def _exhaustive_cone_activations(network: Network) -> dict | None:
-    """Max |hidden activation| over {±1}^n, enumerating each output cone's inputs when they are few."""
+def _exhaustive_cone_activations(network: Network, encoding: str = "pm1") -> dict | None:
+    """Max |hidden activation| over the Boolean cube, enumerating each output cone's inputs when they are few."""
     from relucc.certify import exact_activations, output_cones
+    from relucc.encoding import domain_label, domain_points
 
     cones = output_cones(network)
     if any(len(cone[0]) > EXHAUSTIVE_CONE_INPUTS for cone in cones) or len(cones) > 4096:
@@ -189,12 +219,12 @@ def _exhaustive_cone_activations(network: Network) -> dict | None:
             layers.append(AffineLayer(np.asarray(layer.weight)[np.ix_(rows, columns)],
                                       np.asarray(layer.bias)[rows], layer.exponent))
         sub = Network(layers, len(cone[0]))
-        activations = exact_activations(sub, input_points(len(cone[0])))
+        activations = exact_activations(sub, domain_points(len(cone[0]), encoding))
         value = max((float(np.max(np.abs(v.astype(np.float64)))) / 2.0**e
                      for v, e in activations[1:-1] if v.size), default=0.0)
         seen[key] = value
         largest = max(largest, value)
-    return {"value": largest, "method": "exhaustive over {-1,+1}^n, per output cone"}
+    return {"value": largest, "method": f"exhaustive over {domain_label(network.input_dim, encoding)}, per output cone"}
 
 
 COMPARED_KEYS = ("depth", "size", "size_per_output", "bit_complexity", "float32_exact")

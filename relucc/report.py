@@ -55,7 +55,7 @@ def comparison_table(rows) -> str:
 
 
 def layer_table(network: Network) -> str:
-    lines = [f"  {'layer':>5}  {'shape':>14}  {'neurons':>8}  {'nonzeros':>9}  {'||W||_2 <=':>11}  {'tau':>4}  roles"]
+    lines = [f"  {'layer':>5}  {'out x in':>14}  {'neurons':>8}  {'nonzeros':>9}  {'||W||_2 <=':>11}  {'tau':>4}  roles"]
     for report in layer_reports(network):
         shape = f"{report.shape[0]}x{report.shape[1]}"
         roles = ", ".join(f"{role} {count}" for role, count in sorted(report.role_counts.items()))
