@@ -13,7 +13,6 @@ h_xi (Lemma 3.12) to every real input, so the network equals f(sgn(x)) on every 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -216,7 +215,7 @@ def lower_leveled_circuit(leveled: LeveledCircuit, critic_xi: Fraction | None = 
     signal_index = {name: i for i, name in enumerate(leveled.inputs)}
     for level in leveled.levels:
         placed = [(leveled_gate, *gate_spec(leveled_gate, leveled.constants)) for leveled_gate in level]
-        checked = [build_checked_gadget(spec) for _, spec, _ in placed]
+        checked = [_checked_gadget(leveled_gate, spec) for leveled_gate, spec, _ in placed]
         preactivations, roles, spans = [], [], []
         for (_, _, sources), item in zip(placed, checked):
             inputs = [forms[s] if s in forms else constants[s] for s in sources]
@@ -245,6 +244,16 @@ def lower_leveled_circuit(leveled: LeveledCircuit, critic_xi: Fraction | None = 
         outputs.append(-form if negated else form)
     network = builder.finish(outputs)
     return LoweredCircuit(network, gadgets, bounds, lipschitz_rows, widths)
+
+
+def _checked_gadget(leveled_gate: LeveledGate, spec: GateSpec) -> CheckedGadget:
+    try:
+        return build_checked_gadget(spec)
+    except ValueError as error:  # the exact margin needs too many distinct sums
+        gate = leveled_gate.gate
+        raise UsageError(Diagnostic(f"threshold gate {gate.name}: cannot compute its margin exactly: {error}",
+                                    gate.location, "use fewer inputs or weights with fewer distinct sums "
+                                    "(small integers times a common power of 1/2)")) from None
 
 
 def _clamp_layer(builder: NetworkBuilder, inputs: list[str], forms: dict[str, LinearForm],

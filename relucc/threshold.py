@@ -41,7 +41,7 @@ RELAY_KINDS = ("buf", "not")
 EXHAUSTIVE_GADGET_FAN_IN = 16
 # The exact margin keeps the set of achievable sums <w, x>; more distinct sums than this are
 # rejected, because the margin could not be computed exactly in reasonable memory.
-MAX_DISTINCT_SUMS = 2**22
+MAX_DISTINCT_SUMS = 2**20
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,12 @@ def achievable_sums(weights: list[int]) -> np.ndarray:
     for weight in weights:
         if weight == 0:
             continue
-        sums = np.unique(np.concatenate([sums + weight, sums - weight]))
+        # Both halves are sorted, so a stable sort (timsort) merges them in linear time.
+        merged = np.concatenate([sums - abs(weight), sums + abs(weight)])
+        merged.sort(kind="stable")
+        keep = np.ones(merged.size, dtype=bool)
+        keep[1:] = merged[1:] != merged[:-1]
+        sums = merged[keep]
         if sums.size > MAX_DISTINCT_SUMS:
             raise ValueError(f"more than {MAX_DISTINCT_SUMS} distinct weighted sums")
     return sums
