@@ -72,9 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_build_options(parser: argparse.ArgumentParser) -> None:
     from relucc.compiler import LAYOUTS, OBJECTIVES, STRATEGIES
 
-    parser.add_argument("--layout", choices=LAYOUTS, default="local",
-                        help="ONNX layout: local (Gather + one shared predicate network, default) or "
-                             "dense (a plain Gemm/Relu MLP)")
+    parser.add_argument("--layout", choices=LAYOUTS, default=None,
+                        help="ONNX layout: local (Gather + one shared predicate network; the default for "
+                             "local functions) or dense (a plain Gemm/Relu MLP; the only one for circuits)")
+    parser.add_argument("--critic-xi", default=None, metavar="XI",
+                        help="compile a circuit f as the critic f o h_xi on real inputs (Lemma 4.4), exact on "
+                             "every x with all |x_i| >= XI; XI is a power of two such as 1/64")
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
                         help="predicate lowering: auto (default) builds every strategy and keeps the best "
                              "for --optimize; paper is the Fourier construction of Lemma 3.3; tree, sums, "
@@ -102,7 +105,9 @@ def command_compile(args) -> int:
 
     started = time.perf_counter()
     compiled = api.compile(args.file, strategy=args.strategy, optimize=args.optimize,
-                           passes=None if args.passes is None else args.passes == "on")
+                           passes=None if args.passes is None else args.passes == "on",
+                           critic_xi=args.critic_xi)
+    args.layout = args.layout or compiled.layouts[0]
     opset = OPSET if args.opset is None else args.opset
     model = compiled.to_onnx(args.layout, opset=opset, encoding=args.encoding)
     save_atomically(model, args.output)
@@ -122,7 +127,9 @@ def command_check(args) -> int:
     from relucc.runtime import check_against_reference
 
     compiled = compile_file(args.file, strategy=args.strategy, optimize=args.optimize,
-                            passes=None if args.passes is None else args.passes == "on")
+                            passes=None if args.passes is None else args.passes == "on",
+                            critic_xi=args.critic_xi)
+    args.layout = args.layout or compiled.layouts[0]
     for record in compiled.certificate["verification"]:
         print(f"passed: {record['scope']} ({record['kind']}, {record['inputs']} inputs)")
     model = compiled.to_onnx(args.layout)

@@ -107,18 +107,22 @@ class CompiledGenerator:
                 f"{domain}; {layout} layout, strategy {self.strategy}.")
 
 
-def compile_file(path: str, strategy: str = "auto", optimize: str = "size", passes: bool | None = None):
-    """Compile a ``.circ`` file or a netlist (``.bench``, ``.aag``, ``.aig``, ``.blif``)."""
+def compile_file(path: str, strategy: str = "auto", optimize: str = "size", passes: bool | None = None,
+                 critic_xi=None):
+    """Compile a ``.circ`` file or a netlist (``.bench``, ``.aag``, ``.aig``, ``.blif``).
+
+    ``critic_xi`` (a power of two such as ``"1/64"``) compiles a circuit as the critic f o h_xi.
+    """
     if Path(path).suffix.lower() in NETLIST_SUFFIXES:
         from relucc.circuit_compiler import compile_circuit
         from relucc.netlist import read_netlist
 
-        return compile_circuit(read_netlist(path))
+        return compile_circuit(read_netlist(path), critic_xi=critic_xi)
 
     from relucc.frontend import parse_file
 
     program = parse_file(path)
-    return compile_program(program, strategy, optimize, passes)
+    return compile_program(program, strategy, optimize, passes, critic_xi=critic_xi)
 
 
 def compile_source(text: str, path: str = "<string>", strategy: str = "auto", optimize: str = "size",
@@ -129,7 +133,7 @@ def compile_source(text: str, path: str = "<string>", strategy: str = "auto", op
 
 
 def compile_program(program, strategy: str = "auto", optimize: str = "size",
-                    passes: bool | None = None) -> CompiledGenerator:
+                    passes: bool | None = None, critic_xi=None) -> CompiledGenerator:
     """Compile a checked program; ``optimize`` is the cost model's objective when ``strategy`` is auto."""
     if strategy not in STRATEGIES:
         raise UsageError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
@@ -144,7 +148,12 @@ def compile_program(program, strategy: str = "auto", optimize: str = "size",
     if isinstance(emitted, Circuit):
         from relucc.circuit_compiler import compile_circuit
 
-        return compile_circuit(emitted)
+        return compile_circuit(emitted, critic_xi=critic_xi)
+    if critic_xi is not None:
+        raise UsageError(Diagnostic(f"--critic-xi applies to circuits, but {emitted.name} is not a circuit",
+                                    program.generator_location or SourceLocation(program.path),
+                                    "name a circuit in the generator declaration, or drop --critic-xi"),
+                         program.source_text)
 
     lowered = strategies.lower_predicate(emitted.predicate, strategy, optimize, passes)
     predicate_network, summary, strategy = lowered.network, fourier.summarize(emitted.predicate), lowered.strategy
