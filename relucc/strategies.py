@@ -408,7 +408,8 @@ def disjoint_cube_cover(members: np.ndarray, arity: int) -> list[dict[int, int]]
     A cube is a base point and a set F of free coordinates. For a given F, a vector of flags
     "the cube through p with free set F lies inside the uncovered members" comes from k
     AND-shifts of the membership vector; the largest such cube is taken, removed, and the
-    search resumes at the same free set, since cubes that did not fit before cannot fit now.
+    search resumes at the same free set, because cubes that did not fit before cannot fit now.
+    NOTE: greedy, so the cover is not always the smallest one.
     """
     remaining = members.copy()
     indices = np.arange(2**arity)
@@ -446,10 +447,10 @@ def _cube_points(base: int, free: int, arity: int) -> list[int]:
 
 
 def tree_term(predicate: Predicate) -> Term:
-    """Fourier monomials as balanced trees of ``product_term``, sub-products shared.
+    """Build the Fourier monomials as balanced trees of ``product_term``, sharing sub-products.
 
     Each round pairs the factors of every monomial, preferring the pair that occurs in the most
-    monomials, and computes each distinct pair once; a degree-j monomial is ready after
+    monomials, and computes each distinct pair once. A degree-j monomial is ready after
     ceil(log2 j) rounds. The readout is sum_S Phat(S) * monomial_S through ``linear_sum``.
     """
     coefficients = fourier.fourier_coefficients(predicate.truth_table)
@@ -484,7 +485,7 @@ def _pair_round(parts: list[frozenset], counts: dict, products: dict) -> list[fr
 
 
 def sums_term(predicate: Predicate) -> Term:
-    """Every Fourier monomial prod_{i in S} x_i as the parity of sum_{i in S} x_i, one hidden layer.
+    """Build every Fourier monomial prod_{i in S} x_i as the parity of sum_{i in S} x_i, one hidden layer.
 
     The monomial is (-1)^(|S| - j) at j coordinates equal to +1, a function of the coordinate
     sum built by ``sum_function_term`` with |S| - 1 kinks; all linear parts share one neuron.
