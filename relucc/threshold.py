@@ -18,7 +18,6 @@ once per distinct ``GateSpec`` (cached), so a big circuit costs one check per ga
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -75,7 +74,7 @@ class ThresholdMargin:
 
     ``above`` is the least z >= 0 (None when z < 0 everywhere), ``below`` the least -z over
     z < 0 (None when z >= 0 everywhere). ``margin`` is the least non-zero |z|, and ``method``
-    says how the figures were obtained (closed form or exact enumeration of achievable sums).
+    records how the figures were obtained (closed form or exact enumeration of achievable sums).
     """
 
     above: Fraction | None
@@ -98,7 +97,7 @@ class ThresholdMargin:
 
     @property
     def gap(self) -> Fraction:
-        """above + below: the width of the interval (-below, above) that holds no value of z."""
+        """above + below: the width of the interval (-below, above) that contains no value of z."""
         return self.above + self.below
 
 
@@ -339,8 +338,9 @@ def parity_gadget(signs: list[int], count: int, negate: bool) -> Gadget:
     row = tuple(Fraction(s) for s in signs)
 
     def value(j: int) -> int:
-        odd = j % 2 == 1
-        return (-1 if odd else 1) if negate else (1 if odd else -1)
+        # XOR of n literals with j of them True is +1 when j is odd; XNOR is its negation.
+        parity = 1 if j % 2 == 1 else -1
+        return -parity if negate else parity
 
     input_biases, output_weights = [], []
     previous_slope = Fraction(0)
@@ -499,7 +499,6 @@ def check_clamp_gadget(xi: Fraction) -> CheckedGadget:
     outside = [xi, 1, xi + fine, Fraction(1 << 10)]
     inside = [xi * Fraction(j, 8) for j in range(-7, 8)]
     values = outside + [-v for v in outside] + inside
-    expected = [Fraction(1 if v >= xi else -1) for v in outside] * 1
     expected = [Fraction(1)] * len(outside) + [Fraction(-1)] * len(outside) + [v / xi for v in inside]
     numerators, exponent = to_numerators(values)
     output, output_exponent, hidden, hidden_exponent = _scaled_input_gadget(gadget, exponent).evaluate(
@@ -566,7 +565,3 @@ def gadget_cost_summary(checked: list[CheckedGadget]) -> dict[str, dict[str, int
         entry["neurons"] += item.gadget.neurons
     return summary
 
-
-def bits_needed(value: Fraction) -> int:
-    """Return log2 of the denominator of a dyadic ``value`` (its fractional bits)."""
-    return int(math.log2(Fraction(value).denominator))
