@@ -25,7 +25,7 @@ SPECTRAL_MARGIN = 1e-9
 FLOAT32_MANTISSA_BITS = 24
 # Per-output cone blocks larger than this use the whole layer's norm, so that certifying deep,
 # wide networks (c6288: 123 layers, 32 outputs) costs one SVD per layer, not one per output.
-CONE_SVD_MAX_ENTRIES = 2**16
+CONE_SVD_MAX_ENTRIES = 2**12
 # Layers larger than this are bounded by sqrt(||W||_1 ||W||_inf) instead of a LAPACK SVD.
 SVD_MAX_ENTRIES = 2**20
 
