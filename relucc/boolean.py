@@ -190,13 +190,16 @@ class Program:
     predicates: dict[str, Predicate] = field(default_factory=dict)
     circuits: dict[str, Circuit] = field(default_factory=dict)
     local_functions: dict[str, LocalFunction] = field(default_factory=dict)
+    # Continuous stages and composed generators (relucc.continuous.Stage, relucc.composition.CompositionSpec).
+    stages: dict[str, object] = field(default_factory=dict)
+    compositions: dict[str, object] = field(default_factory=dict)
     generator: str | None = None
     generator_location: SourceLocation | None = None
 
-    def emitted(self) -> LocalFunction | Circuit | Predicate:
+    def emitted(self) -> LocalFunction | Circuit | Predicate | object:
         """Return the object named by the ``generator`` declaration."""
         name = self.generator
-        for table in (self.local_functions, self.circuits, self.predicates):
+        for table in (self.local_functions, self.circuits, self.predicates, self.compositions, self.stages):
             if name in table:
                 return table[name]
         raise KeyError(name)

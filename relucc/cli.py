@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="ONNX opset of the model (default 17; 17 up to the newest that onnx and "
                                "onnxruntime support)")
     compile_.add_argument("--json", action="store_true", help="print the certificate as JSON")
+    compile_.add_argument("--target", action="store_true",
+                          help="write the target sampler H(I_r) of a compose block instead of the generator: "
+                               "input z uniform on [0,1]^r, output H(z)")
     compile_.set_defaults(handler=command_compile)
 
     check = commands.add_parser("check", help="compile and verify the network against the Boolean reference")
@@ -63,8 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-o", "--output", required=True, help=".npy file to write, float32 [N, d]")
     sample.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="onnxruntime device")
     sample.add_argument("--save-seeds", help="also write the seeds z to this .npy file")
+    sample.add_argument("--seed-distribution", choices=("bits", "gaussian", "uniform01"), default=None,
+                        help="seed distribution: bits (uniform on {-1,+1}^m), gaussian (standard normal) or "
+                             "uniform01 (uniform on [0,1]^m); default: the one in the model's certificate, "
+                             "else bits")
     sample.set_defaults(handler=command_sample)
 
+    from relucc.distance import add_distance_command
+
+    add_distance_command(commands)
     _add_optional_commands(commands)
     return parser
 
@@ -107,6 +117,12 @@ def command_compile(args) -> int:
     compiled = api.compile(args.file, strategy=args.strategy, optimize=args.optimize,
                            passes=None if args.passes is None else args.passes == "on",
                            critic_xi=args.critic_xi)
+    if args.target:
+        target = getattr(compiled.compiled, "target", None)
+        if target is None:
+            raise UsageError(f"--target applies to a compose block with a bits_to_unit stage; "
+                             f"{Path(args.file).name} emits {compiled.name}, which has no target")
+        compiled = api.Compiled(target())
     args.layout = args.layout or compiled.layouts[0]
     opset = OPSET if args.opset is None else args.opset
     model = compiled.to_onnx(args.layout, opset=opset, encoding=args.encoding)
@@ -116,7 +132,8 @@ def command_compile(args) -> int:
     if args.json:
         print(json.dumps(certificate, indent=2, sort_keys=True))
     else:
-        print(certificate_summary(certificate))
+        summary = getattr(compiled.compiled, "summary", None)
+        print(summary() if summary else certificate_summary(certificate))
         print(f"wrote {args.output} ({args.layout} layout, {args.encoding} encoding, opset {opset}) "
               f"in {elapsed:.2f} s")
     return 0
@@ -133,11 +150,19 @@ def command_check(args) -> int:
     for record in compiled.certificate["verification"]:
         print(f"passed: {record['scope']} ({record['kind']}, {record['inputs']} inputs)")
     model = compiled.to_onnx(args.layout)
-    record = check_against_reference(model, compiled.reference, compiled.input_length,
-                                     args.samples or compiled.default_samples, compiled.exhaustive_limit,
-                                     args.seed, args.device)
-    print(f"passed: {record['scope']} in onnxruntime ({record['kind']}, {record['inputs']} inputs, "
-          f"{compiled.output_length} outputs each, exact equality)")
+    check_model = getattr(compiled, "check_model", None)
+    if check_model is not None:
+        # Real-valued outputs: onnxruntime must agree with the exact values within the certified float32 error.
+        record = check_model(model, args.samples or compiled.default_samples, args.seed, args.device)
+        print(f"passed: {record['scope']} in onnxruntime ({record['kind']}, {record['inputs']} inputs, "
+              f"max |difference| {record['max_abs_difference']:.3g} <= float32 error bound "
+              f"{record['float32_error_bound']:.3g})")
+    else:
+        record = check_against_reference(model, compiled.reference, compiled.input_length,
+                                         args.samples or compiled.default_samples, compiled.exhaustive_limit,
+                                         args.seed, args.device)
+        print(f"passed: {record['scope']} in onnxruntime ({record['kind']}, {record['inputs']} inputs, "
+              f"{compiled.output_length} outputs each, exact equality)")
     if args.output:
         compiled.certificate["verification"].append(record)
         compiled.save(args.output, layout=args.layout)
@@ -181,6 +206,7 @@ def command_info(args) -> int:
 
 def command_sample(args) -> int:
     from relucc.emit import write_bytes_atomically
+    from relucc.continuous import sample_seeds as continuous_seeds
     from relucc.runtime import run_batched, sample_seeds, session
 
     if args.count <= 0:
@@ -189,15 +215,30 @@ def command_sample(args) -> int:
     length = sess.get_inputs()[0].shape[-1]
     if not isinstance(length, int):
         raise UsageError(f"{args.model}: the input's last dimension is not fixed, so the seed length is unknown")
+    distribution = args.seed_distribution or _stored_seed_distribution(args.model)
     rng = np.random.default_rng(args.seed)
-    seeds = sample_seeds(args.count, length, rng)
+    seeds = sample_seeds(args.count, length, rng) if distribution == "bits" else \
+        continuous_seeds(distribution, args.count, length, rng)
     outputs = run_batched(sess, seeds, progress=True)
     _save_npy(outputs, args.output)
     if args.save_seeds:
         _save_npy(seeds, args.save_seeds)
     print(f"wrote {args.output}: {outputs.shape[0]} samples of dimension {outputs.shape[1]} "
-          f"(uniform seeds in {{-1,+1}}^{length}, seed {args.seed}, {args.device})")
+          f"({SEED_WORDS[distribution].format(m=length)}, seed {args.seed}, {args.device})")
     return 0
+
+
+SEED_WORDS = {"bits": "uniform seeds in {{-1,+1}}^{m}", "gaussian": "standard Gaussian seeds in R^{m}",
+              "uniform01": "uniform seeds in [0,1]^{m}"}
+
+
+def _stored_seed_distribution(path: str) -> str:
+    import onnx
+
+    from relucc.api import stored_certificate
+
+    certificate = stored_certificate(onnx.load(path, load_external_data=False)) or {}
+    return certificate.get("seed_distribution", "bits")
 
 
 def _existing(path: str) -> Path:

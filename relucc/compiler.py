@@ -142,6 +142,10 @@ def compile_program(program, strategy: str = "auto", optimize: str = "size",
                                     "add a line 'generator NAME' naming the local function, circuit or "
                                     "predicate to compile"), program.source_text)
     emitted = program.emitted()
+    from relucc.composition import compile_emitted, is_continuous
+
+    if is_continuous(emitted):
+        return compile_emitted(program, emitted)
     if isinstance(emitted, Predicate):
         emitted = LocalFunction(emitted.name, emitted.arity, emitted,
                                 np.arange(emitted.arity, dtype=np.int64)[None, :], None, emitted.location)

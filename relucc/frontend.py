@@ -219,7 +219,33 @@ class SubsetList:
     span: Span
 
 
-FieldValue = Union[Number, Identifier, CallValue, SubsetList]
+@dataclass
+class NameChain:
+    """``A . B . C``: stages composed right to left, as in H o J o G."""
+
+    names: list[Identifier]
+    span: Span
+
+
+@dataclass
+class StringValue:
+    text: str
+    span: Span
+
+
+@dataclass
+class NumberList:
+    numbers: list[Number]
+    span: Span
+
+
+@dataclass
+class Matrix:
+    rows: list[NumberList]
+    span: Span
+
+
+FieldValue = Union[Number, Identifier, CallValue, SubsetList, NameChain, StringValue, NumberList, Matrix]
 
 
 @dataclass
@@ -235,12 +261,28 @@ class LocalDef:
 
 
 @dataclass
+class StageDef:
+    """``stage NAME { field = value ... }``, checked by ``relucc.stage_checks``."""
+
+    name: Identifier
+    fields: list[LocalField]
+
+
+@dataclass
+class ComposeDef:
+    """``compose NAME { stages = ..., seed = ... }``, checked by ``relucc.stage_checks``."""
+
+    name: Identifier
+    fields: list[LocalField]
+
+
+@dataclass
 class GeneratorDecl:
     name: Identifier
     span: Span
 
 
-Statement = Union[PredicateDef, CircuitDef, LocalDef, GeneratorDecl]
+Statement = Union[PredicateDef, CircuitDef, LocalDef, StageDef, ComposeDef, GeneratorDecl]
 
 
 # ---------------------------------------------------------------- parse tree to AST
@@ -345,6 +387,31 @@ class _AstBuilder(Transformer):
     def subset(self, meta, children):
         return SubsetNode(_present(children), Span(meta.line, meta.column, meta.end_line, meta.end_column))
 
+    def stage_def(self, meta, children):
+        name, *fields = children
+        return StageDef(_identifier(name), fields)
+
+    def compose_def(self, meta, children):
+        name, *fields = children
+        return ComposeDef(_identifier(name), fields)
+
+    def chain_value(self, meta, children):
+        return NameChain([_identifier(token) for token in children],
+                         Span(meta.line, meta.column, meta.end_line, meta.end_column))
+
+    def string_value(self, meta, children):
+        token = children[0]
+        return StringValue(str(token)[1:-1], Span.of(token))
+
+    def number_list(self, meta, children):
+        return NumberList(_present(children), Span(meta.line, meta.column, meta.end_line, meta.end_column))
+
+    def number_row(self, meta, children):
+        return NumberList(_present(children), Span(meta.line, meta.column, meta.end_line, meta.end_column))
+
+    def matrix_value(self, meta, children):
+        return Matrix(_present(children), Span(meta.line, meta.column, meta.end_line, meta.end_column))
+
     def generator_decl(self, meta, children):
         return GeneratorDecl(_identifier(children[0]), Span(meta.line, meta.column, meta.end_line, meta.end_column))
 
@@ -435,7 +502,7 @@ _TERMINAL_WORDS = {
 
 _OPERATOR_TERMINALS = frozenset({"_AND", "_OR", "_XOR", "STAR"})
 _STATEMENT_TERMINALS = frozenset({"PREDICATE", "CIRCUIT", "LOCAL", "GENERATOR"})
-_STATEMENT_START = re.compile(r"[ \t]*(predicate|circuit|local|generator)\b")
+_STATEMENT_START = re.compile(r"[ \t]*(predicate|circuit|local|stage|compose|generator)\b")
 
 
 def _describe_terminal(name: str) -> str:
@@ -457,7 +524,8 @@ def _describe_expected(names: set[str]) -> str:
         phrases.append("an operator (and, or, xor, *)")
     if _STATEMENT_TERMINALS <= names:
         names -= _STATEMENT_TERMINALS
-        phrases.append("a new statement (predicate, circuit, local, generator)")
+        names -= {"STAGE", "COMPOSE"}
+        phrases.append("a new statement (predicate, circuit, local, stage, compose, generator)")
     end_of_file = "$END" in names
     names.discard("$END")
     phrases.extend(sorted(_describe_terminal(name) for name in names))
@@ -663,6 +731,12 @@ class _ProgramBuilder:
             if isinstance(node, LocalDef):
                 self._build_local_function(node)
 
+        continuous = [node for node in definitions if isinstance(node, (StageDef, ComposeDef))]
+        if continuous:
+            from relucc.stage_checks import build_continuous
+
+            build_continuous(self, continuous)
+
         self._set_generator([node for node in statements if isinstance(node, GeneratorDecl)])
         return self.program
 
@@ -670,7 +744,8 @@ class _ProgramBuilder:
 
     def _declare(self, statements: list[Statement]) -> list[Statement]:
         """Record every defined name and return the definitions to build, leaving duplicates out."""
-        kinds = {PredicateDef: "predicate", CircuitDef: "circuit", LocalDef: "local function"}
+        kinds = {PredicateDef: "predicate", CircuitDef: "circuit", LocalDef: "local function", StageDef: "stage",
+                 ComposeDef: "composed generator"}
         definitions = []
         for node in statements:
             if isinstance(node, GeneratorDecl):

@@ -132,6 +132,8 @@ def test_runtime_matches_exact_outputs(case, layout, runtime, tmp_path):
     compiled = _compiled(case)
     if layout not in compiled.layouts:
         pytest.skip(f"{case} has no {layout} layout")
+    if compiled.certificate.get("float32_exact") is False:
+        pytest.skip(f"{case} has real-valued outputs that float32 rounds (its certificate bounds the error)")
     model = compiled.to_onnx(layout)
     path = tmp_path / "model.onnx"
     compiled.save(path, layout)
