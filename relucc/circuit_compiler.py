@@ -14,6 +14,7 @@ h_xi (Lemma 3.12) to every real input, so the network equals f(sgn(x)) on every 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -41,6 +42,10 @@ from relucc.threshold import (
 logger = logging.getLogger(__name__)
 
 LAYOUTS = ("dense",)
+# ``relucc check`` enumerates {±1}^n up to 24 inputs when 2^n times the dense weights is at most
+# 2^38 multiply-adds, about a minute of onnxruntime on 2 CPU cores (an estimate).
+EXHAUSTIVE_INPUTS = 24
+EXHAUSTIVE_MULTIPLY_ADDS = 2**38
 # Circuits with at most this many inputs are also checked end to end in exact arithmetic at
 # compile time; ``relucc check`` runs onnxruntime on up to 2**24 points in any case.
 EXACT_CHECK_INPUTS = 16
@@ -84,9 +89,18 @@ class CompiledCircuit:
 
     input_name = "x"
     layouts = LAYOUTS
-    # Inputs are enumerated up to this length; longer ones get ``default_samples`` random points.
-    exhaustive_limit = 24
     default_samples = 100_000
+
+    @property
+    def exhaustive_limit(self) -> int:
+        """Inputs are enumerated up to this length; longer ones get ``default_samples`` random points.
+
+        24, unless enumerating 2^n inputs would cost more than EXHAUSTIVE_MULTIPLY_ADDS through
+        the dense network: EPFL sin (24 inputs, 3M weights) would need 5 * 10^13.
+        """
+        weights = sum(layer.shape[0] * layer.shape[1] for layer in self.network.layers)
+        affordable = int(math.log2(EXHAUSTIVE_MULTIPLY_ADDS / max(weights, 1)))
+        return max(0, min(EXHAUSTIVE_INPUTS, affordable))
 
     @property
     def network(self) -> Network:
