@@ -3,9 +3,9 @@
 The figures come from the network's weights (``relucc.certify``) and, where enumerating the
 input cube is out of reach, from the gadgets' own exhaustive checks: on {±1}^n every gadget
 reads exact ±1 values, so a gadget's largest activation over its own domain bounds the matching
-neurons of the whole network. They are set beside the paper's bounds: Lemma 2.11 (leveled size
-at most D*S) and Lemma 4.4 (f o h_xi has depth Theta(D), size 3n + Theta(S), and a Lipschitz
-constant bounded by the product of its levels' constants).
+neurons of the whole network. They are set beside the bounds of Chen, Li, Li and Meka (ICLR
+2022): Lemma 2.11 (leveled size at most D*S) and Lemma 4.4 (f o h_xi has depth Theta(D), size
+3n + Theta(S), and a Lipschitz constant bounded by the product of its levels' constants).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def _source(circuit: Circuit) -> dict:
 
 
 def construction_summary(circuit: Circuit, leveled: LeveledCircuit, lowered, critic_xi: Fraction | None) -> dict:
-    """The source circuit's D and S, the leveling's sizes, and the gadgets used per kind."""
+    """Return the source circuit's D and S, the leveling's sizes, and the gadgets used per kind."""
     stats = leveled.stats
     return {
         "kind": "critic" if critic_xi is not None else "circuit",
@@ -114,7 +114,7 @@ def construction_summary(circuit: Circuit, leveled: LeveledCircuit, lowered, cri
 
 def paper_bounds(circuit: Circuit, leveled: LeveledCircuit, lowered, critic_xi: Fraction | None,
                  level_bound: float) -> dict:
-    """The paper's bounds for this circuit, with the constants of the constructions it describes.
+    """Return the paper's bounds for this circuit, with the constants of its constructions.
 
     Lemma 2.11: leveled size <= D*S. Equation (14): two neurons per gate of the leveled circuit,
     and D + 1 affine layers once each level's readout W^(2)_i merges with W^(1)_(i+1); the critic

@@ -47,7 +47,7 @@ LAYOUTS = ("dense",)
 EXHAUSTIVE_INPUTS = 24
 EXHAUSTIVE_MULTIPLY_ADDS = 2**38
 # Circuits with at most this many inputs are also checked end to end in exact arithmetic at
-# compile time; ``relucc check`` runs onnxruntime on up to 2**24 points in any case.
+# compile time, and ``relucc check`` runs onnxruntime on the cube up to ``exhaustive_limit`` inputs.
 EXACT_CHECK_INPUTS = 16
 # Random points of the critic's domain {|x_i| >= xi} evaluated in exact arithmetic at compile time.
 CRITIC_EXACT_SAMPLES = 512
