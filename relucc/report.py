@@ -30,9 +30,12 @@ def certificate_summary(certificate: dict) -> str:
     lines = [f"certificate for {certificate.get('source', {}).get('name', '?')} on {certificate['exact_domain']}"]
     if construction:
         lines.append(f"  construction: {construction.get('kind')}, strategy {construction.get('strategy')}, "
-                     f"predicate {construction.get('predicate')} (k = {construction.get('arity')}), "
-                     f"{construction.get('monomials_kept')} of {construction.get('monomials_total')} "
-                     f"Fourier monomials kept")
+                     f"predicate {construction.get('predicate')} (k = {construction.get('arity')}); its "
+                     f"Fourier expansion has {construction.get('monomials_kept')} non-zero monomials of "
+                     f"{construction.get('monomials_total')}")
+    selection = certificate.get("strategy_selection")
+    if selection and selection.get("requested") == "auto":
+        lines.append(f"  strategy chosen for --optimize {selection.get('objective')}: {selection.get('reason')}")
     width = max(len(r[0]) for r in rows)
     lines.append(f"  {'quantity'.ljust(width)}  {'relucc':>14}  {'paper bound':>14}")
     for name, value, bound in rows:
