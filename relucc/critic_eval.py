@@ -22,16 +22,12 @@ import onnx
 import onnxruntime as ort
 from onnx import helper
 
+from relucc.emit import IR_VERSION, OPSET
 from relucc.errors import Diagnostic, ModelError, SourceLocation, UsageError
 
 logger = logging.getLogger(__name__)
 
-# NOTE: the compiler's emitter is expected to pin the ONNX opset for the whole package; until it
-# does, the test generators and the exported critics use this one.
-ONNX_OPSET = 17
-
 SEED_DISTRIBUTIONS = ("bits", "gaussian", "uniform01")
-BUILTIN_TARGETS = ("bits", "uniform01")
 
 # Rows per onnxruntime call. Small calls keep a gather-form generator's intermediate tensors
 # (rows * d * hidden floats) near cache size, which made sampling about 1.4 times faster per row
@@ -47,8 +43,8 @@ def package_version() -> str:
 
 
 def finish_model(graph: onnx.GraphProto, description: str) -> onnx.ModelProto:
-    """Wrap a graph into a model with relucc's producer fields and pinned opset."""
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)])
+    """Wrap a graph into a model with relucc's producer fields and the emitter's opset and IR version."""
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
     model.producer_name = "relucc"
     model.producer_version = package_version()
     model.doc_string = description
@@ -91,6 +87,9 @@ def open_session(path: str | os.PathLike, role: str) -> ort.InferenceSession:
         raise _model_error(path, f"{role} model file not found", "pass the path of an existing .onnx file")
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    # Idle onnxruntime threads spin by default and starve torch's threads while a critic trains
+    # between sampling calls. On a 2-core CPU that slowed training steps more than tenfold.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         session = ort.InferenceSession(path.read_bytes(), options, providers=["CPUExecutionProvider"])
     except _onnxruntime_errors() as error:
