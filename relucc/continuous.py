@@ -241,7 +241,7 @@ class InputGadget(Stage):
 
 @dataclass(eq=False)
 class PrgStage(Stage):
-    """A local function (Goldreich's PRG) on {+-1}^m, lowered by the Fourier construction of Lemma 3.3.
+    """A local function (Goldreich's PRG) on {+-1}^m; its predicate network is the smallest the cost model finds.
 
     Exact on {-1,+1}^m only; outputs are +-1.
     """
@@ -258,9 +258,9 @@ class PrgStage(Stage):
         return self.local_function.output_length
 
     def lower(self, input_dim: int) -> Network:
-        from relucc.fourier import paper_network
+        from relucc.strategies import lower_predicate
 
-        predicate_network, _ = paper_network(self.local_function.predicate)
+        predicate_network = lower_predicate(self.local_function.predicate).network
         subsets = list(self.local_function.subsets)
         return parallel([predicate_network] * len(subsets), input_dim, subsets)
 
