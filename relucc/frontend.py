@@ -1167,8 +1167,11 @@ class _ProgramBuilder:
         seed = None
         ok = True
         for key, argument in value.arguments:
+            if key.text == "max_overlap":
+                continue
             if key.text != "seed":
-                self.error(f"unknown argument {key.text} of random", key.span, "random takes only seed = N")
+                self.error(f"unknown argument {key.text} of random", key.span,
+                           "random takes seed = N and, optionally, max_overlap = T")
                 ok = False
                 continue
             if seed is not None:
@@ -1192,7 +1195,37 @@ class _ProgramBuilder:
             self.error(f"cannot draw subsets of {predicate.arity} distinct indices from m = {seed_length} seed bits",
                        value.span, f"predicate {predicate.name} takes {predicate.arity} inputs, so m must be at least that")
             return None
-        return random_subsets(seed_length, output_length, predicate.arity, seed)
+        max_overlap = self._max_overlap(value)
+        if max_overlap is False:
+            return None
+        if max_overlap is None:
+            return random_subsets(seed_length, output_length, predicate.arity, seed)
+
+        from relucc.errors import UsageError
+        from relucc.subsets import sample_subsets
+
+        try:
+            return sample_subsets(seed_length, output_length, predicate.arity, seed, max_overlap)
+        except UsageError as error:
+            self.error(error.diagnostics[0].message, value.span,
+                       "raise max_overlap, lower d or raise m")
+            return None
+
+    def _max_overlap(self, value: CallValue) -> int | None | bool:
+        """Return random(...)'s max_overlap bound, None when absent, or False after reporting an error."""
+        bounds = [(key, argument) for key, argument in value.arguments if key.text == "max_overlap"]
+        if not bounds:
+            return None
+        if len(bounds) > 1:
+            self.error("max_overlap is given twice", bounds[1][0].span)
+            return False
+        key, argument = bounds[0]
+        number = argument.value() if isinstance(argument, Number) else None
+        if number is None or number.denominator != 1 or number < 0:
+            self.error("max_overlap must be a non-negative integer", argument.span,
+                       "it bounds how many seed coordinates two subsets may share")
+            return False
+        return int(number)
 
     # the emitted object
 

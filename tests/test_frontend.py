@@ -220,6 +220,44 @@ def test_random_subsets_depend_on_seed():
     assert not np.array_equal(first, second)
 
 
+def test_random_subsets_with_overlap_bound():
+    source = """
+        predicate TSA(x1, x2, x3, x4, x5) = x1 * x2 * x3 * AND(x4, x5)
+        local G { m = 50 d = 200 predicate = TSA subsets = random(seed = 0, max_overlap = 2) }
+    """
+    subsets = parse_source(source).local_functions["G"].subsets
+    members = np.zeros((200, 50), dtype=np.int64)
+    members[np.arange(200)[:, None], subsets] = 1
+    overlaps = members @ members.T
+    np.fill_diagonal(overlaps, 0)
+    assert subsets.shape == (200, 5)
+    assert overlaps.max() <= 2
+    unbounded = random_subsets(50, 200, 5, 0)
+    unbounded_members = np.zeros((200, 50), dtype=np.int64)
+    unbounded_members[np.arange(200)[:, None], unbounded] = 1
+    unbounded_overlaps = unbounded_members @ unbounded_members.T
+    np.fill_diagonal(unbounded_overlaps, 0)
+    assert unbounded_overlaps.max() > 2
+
+
+def test_overlap_bound_that_cannot_be_met():
+    source = ("predicate P(a, b, c) = a * b * c\n"
+              "local G { m = 6 d = 50 predicate = P subsets = random(seed = 0, max_overlap = 0) }\n")
+    with pytest.raises(SourceError) as caught:
+        parse_source(source, "over.circ")
+    message = caught.value.render()
+    assert "over.circ:2:48: error:" in message
+    assert "pairwise overlap at most 0" in message
+
+
+def test_overlap_bound_must_be_integer():
+    source = ("predicate P(a, b) = a * b\n"
+              "local G { m = 6 d = 2 predicate = P subsets = random(seed = 0, max_overlap = 1/2) }\n")
+    with pytest.raises(SourceError) as caught:
+        parse_source(source, "over.circ")
+    assert "max_overlap must be a non-negative integer" in caught.value.render()
+
+
 def test_local_function_with_circuit_predicate():
     source = """
         circuit C(x, y, z) -> out { out = maj(x, y, z) }
