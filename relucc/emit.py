@@ -1,8 +1,9 @@
 """ONNX emission: a dense Gemm/Relu MLP for any network, and a gather layout for local functions.
 
 The dense layout is the plain MLP of Definition 1: Gemm, Relu, ..., Gemm. The local layout
-computes a local function G(z)_l = P(z restricted to S_l) as Gather(z, subsets) -> [N, d, k],
-then the one predicate network applied to the last axis (MatMul with shared weights) -> [N, d].
+computes a local function G(z)_l = P(z restricted to S_l) by gathering the seed rows of z^T into
+[k, d*N] and applying the one predicate network to all d*N columns at once (Gemm with the shared
+weights on the left), then transposing the [d, N] result to [N, d].
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from relucc.network import AffineLayer, Network
 
-# The default ONNX opset of emitted models (Gemm, MatMul, Relu, Gather, Squeeze with axes input).
+# The default ONNX opset of emitted models (Gemm, Relu, Gather, Reshape, Transpose).
 OPSET = 17
 # IR version 8 is what opset 17 was released with; older runtimes reject newer IR versions.
 IR_VERSION = 8
@@ -98,26 +99,40 @@ def dense_model(network: Network, input_name: str, certificate: dict, doc: str,
 
 def local_model(predicate_network: Network, subsets: np.ndarray, seed_length: int,
                 certificate: dict, doc: str, opset: int = OPSET) -> onnx.ModelProto:
-    """Emit a local function: Gather(z, subsets) -> shared predicate network -> Squeeze -> y [N, d]."""
-    outputs = int(subsets.shape[0])
-    nodes = [helper.make_node("Gather", ["z", "subsets"], ["gathered"], name="gather/subsets", axis=1)]
-    initializers = [numpy_helper.from_array(np.asarray(subsets, dtype=np.int64), "subsets")]
-    current = "gathered"
+    """Emit a local function in feature-major form: y[n, l] = predicate(z[n, S_l]) for [N, m] -> [N, d].
+
+    Graph: Transpose(z) -> [m, N]; Gather rows by ``subsets_by_position`` [k, d] -> [k, d, N];
+    Reshape -> [k, d*N]; per layer Gemm(weight [out, in], X, bias [out, 1]) and Relu -> [1, d*N];
+    Reshape -> [d, N]; Transpose -> [N, d]. Every layer is one matrix product whose long side
+    (d*N columns) is contiguous, which onnxruntime's GEMM runs several times faster than a
+    product over the last axis of [N, d, k].
+    """
+    outputs, arity = (int(n) for n in subsets.shape)
+    nodes = [
+        helper.make_node("Transpose", ["z"], ["z_by_seed"], name="transpose/seeds", perm=[1, 0]),
+        helper.make_node("Gather", ["z_by_seed", "subsets_by_position"], ["gathered"], name="gather/subsets",
+                         axis=0),
+        helper.make_node("Reshape", ["gathered", "gathered_shape"], ["layer0/output"], name="reshape/gathered"),
+    ]
+    initializers = [
+        numpy_helper.from_array(np.ascontiguousarray(np.asarray(subsets, dtype=np.int64).T), "subsets_by_position"),
+        numpy_helper.from_array(np.array([arity, -1], dtype=np.int64), "gathered_shape"),
+        numpy_helper.from_array(np.array([outputs, -1], dtype=np.int64), "output_shape"),
+    ]
+    current = "layer0/output"
     for index, layer in enumerate(predicate_network.layers):
         name = layer_name(index, layer)
         weight, bias = float32_weights(layer)
-        initializers.append(numpy_helper.from_array(np.ascontiguousarray(weight.T), f"{name}/weight_t"))
-        initializers.append(numpy_helper.from_array(bias, f"{name}/bias"))
-        nodes.append(helper.make_node("MatMul", [current, f"{name}/weight_t"], [f"{name}/matmul"],
-                                      name=f"{name}/matmul", doc_string=layer_doc(index, predicate_network)))
-        nodes.append(helper.make_node("Add", [f"{name}/matmul", f"{name}/bias"], [f"{name}/affine"],
-                                      name=f"{name}/add"))
+        initializers.append(numpy_helper.from_array(weight, f"{name}/weight"))
+        initializers.append(numpy_helper.from_array(bias[:, None].copy(), f"{name}/bias"))
+        nodes.append(helper.make_node("Gemm", [f"{name}/weight", current, f"{name}/bias"], [f"{name}/affine"],
+                                      name=f"{name}/gemm", doc_string=layer_doc(index, predicate_network)))
         current = f"{name}/affine"
         if index < len(predicate_network.layers) - 1:
             nodes.append(helper.make_node("Relu", [current], [f"{name}/relu"], name=f"{name}/relu"))
             current = f"{name}/relu"
-    initializers.append(numpy_helper.from_array(np.array([2], dtype=np.int64), "squeeze_axes"))
-    nodes.append(helper.make_node("Squeeze", [current, "squeeze_axes"], ["y"], name="squeeze/outputs"))
+    nodes.append(helper.make_node("Reshape", [current, "output_shape"], ["y_by_output"], name="reshape/outputs"))
+    nodes.append(helper.make_node("Transpose", ["y_by_output"], ["y"], name="transpose/outputs", perm=[1, 0]))
     graph = helper.make_graph(
         nodes, "relucc_local",
         [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", seed_length])],

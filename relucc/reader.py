@@ -89,6 +89,8 @@ def load(path: str) -> LoadedModel:
     try:
         if nodes[0].op_type == "Gather":
             return _load_local(path, model, nodes, initializers, input_name, stored)
+        if [node.op_type for node in nodes[:3]] == ["Transpose", "Gather", "Reshape"]:
+            return _load_feature_major(path, model, nodes, initializers, input_name, stored)
         network = _read_chain(path, nodes, initializers, input_name, _input_width(data_inputs[0]))
     except ValueError as error:
         raise ModelError(Diagnostic(f"unreadable weights: {error}", location)) from None
@@ -122,6 +124,24 @@ def _load_local(path, model, nodes, initializers, input_name, stored) -> LoadedM
     return LoadedModel(str(path), model, "local", network, subsets.astype(np.int64), input_name, stored)
 
 
+def _load_feature_major(path, model, nodes, initializers, input_name, stored) -> LoadedModel:
+    """Read the feature-major local layout: Transpose, Gather [k, d], Reshape, Gemm/Relu chain, Reshape, Transpose."""
+    location = SourceLocation(str(path))
+    gather = nodes[1]
+    indices = initializers.get(gather.input[1])
+    if indices is None or indices.ndim != 2:
+        raise ModelError(Diagnostic(f"node {gather.name or gather.op_type}: Gather indices must be a 2-D "
+                                    f"initializer [k, d] for the feature-major local layout", location))
+    tail = [node.op_type for node in nodes[-2:]]
+    if tail != ["Reshape", "Transpose"]:
+        raise ModelError(Diagnostic(f"the feature-major local layout ends with Reshape and Transpose, found "
+                                    f"{' and '.join(tail)}", location))
+    body = nodes[3:-2]
+    network = _read_chain(path, body, initializers, nodes[2].output[0], int(indices.shape[0]))
+    subsets = np.ascontiguousarray(indices.T).astype(np.int64)
+    return LoadedModel(str(path), model, "local", network, subsets, input_name, stored)
+
+
 def _read_chain(path, nodes, initializers, current: str, width: int, transposed: bool = False) -> Network:
     """Read Gemm | MatMul [+ Add], Relu, ... into affine layers; reject any other operator."""
     layers: list[AffineLayer] = []
@@ -129,7 +149,19 @@ def _read_chain(path, nodes, initializers, current: str, width: int, transposed:
     location = SourceLocation(str(path))
     while index < len(nodes):
         node = nodes[index]
-        if node.op_type == "Gemm":
+        if node.op_type == "Gemm" and node.input[0] in initializers:
+            # Weights on the left (feature-major layout): Y [out, columns] = W [out, in] @ X + bias [out, 1].
+            attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            if attributes.get("transB", 0):
+                raise ModelError(Diagnostic(f"node {node.name or '(unnamed)'}: Gemm with the weight as its "
+                                            f"first input and transB = 1 is not supported", location))
+            weight = initializers[node.input[0]].astype(np.float64) * attributes.get("alpha", 1.0)
+            if attributes.get("transA", 0):
+                weight = weight.T
+            bias = _constant(initializers, node.input[2], node, location).astype(np.float64).ravel() \
+                * attributes.get("beta", 1.0) if len(node.input) > 2 and node.input[2] else np.zeros(weight.shape[0])
+            index += 1
+        elif node.op_type == "Gemm":
             attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
             if attributes.get("transA", 0):
                 raise ModelError(Diagnostic(f"node {node.name or '(unnamed)'}: Gemm with transA = 1 is not "
@@ -154,8 +186,8 @@ def _read_chain(path, nodes, initializers, current: str, width: int, transposed:
         else:
             raise ModelError(Diagnostic(
                 f"node {node.name or '(unnamed)'} has operator {node.op_type}, which is not part of a ReLU "
-                f"MLP (supported: Gemm, MatMul, Add, Relu; a leading Gather and a final Squeeze for the "
-                f"local layout)", location))
+                f"MLP (supported: Gemm, MatMul, Add, Relu; around them, the local layouts' Gather, Reshape, "
+                f"Transpose and Squeeze)", location))
         name = node.name.rsplit("/", 1)[0] if "/" in node.name else ""
         role = name.split("/", 1)[1] if "/" in name and name.startswith("layer") else "affine"
         if weight.ndim != 2 or (layers and weight.shape[1] != layers[-1].shape[0]):
