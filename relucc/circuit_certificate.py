@@ -27,7 +27,9 @@ from relucc.certify import (
     spectral_norm_upper,
 )
 from relucc.leveling import LeveledCircuit
+from relucc import sparse_certify
 from relucc.network import AffineLayer, Network
+from relucc.sparse_network import SparseAffineLayer, is_sparse
 from relucc.threshold import gadget_cost_summary
 
 # Circuits with at most this many inputs get activation magnitudes from every point of {±1}^n.
@@ -39,31 +41,30 @@ def circuit_certificate(circuit: Circuit, leveled: LeveledCircuit, lowered, crit
     """Compute the certificate of a compiled circuit (``critic_xi`` set: of its critic f o h_xi)."""
     network = lowered.network
     n = len(circuit.inputs)
-    cones = output_cones(network)
-    operator, absolute = lipschitz_per_output(network)
+    cone_sizes, operator, absolute, method = _weight_bounds(network)
     level_bound = level_lipschitz_bound(lowered, critic_xi)
     # The stored value is what ``relucc info`` can recompute from the weights alone; the level
     # product needs the gadget structure and is reported beside it as Lemma 4.4's bound.
     best = np.minimum(operator, absolute)
 
     magnitudes, activation = activation_magnitudes(network, lowered, n, critic_xi)
-    exact32, reason = float32_exactness(_integer_input_network(network, critic_xi), magnitudes)
+    exactness = sparse_certify.float32_exactness if is_sparse(network) else float32_exactness
+    exact32, reason = exactness(_integer_input_network(network, critic_xi), magnitudes)
 
     stats = leveled.stats
     certificate = {
         "depth": network.depth,
         "size": network.size,
-        "size_per_output": int(max(sum(len(c) for c in cone[1:-1]) for cone in cones)),
+        "size_per_output": int(max(cone_sizes)),
         "hidden_sizes": network.hidden_sizes,
         "lipschitz_bound": {
             "value": float(best.max()),
-            "method": ("per output, the lesser of prod_i ||W_i||_2 over the output's cone (whole-layer "
-                       "norms for large cones) and ||row of |W_L|...|W_1| ||_2"),
+            "method": method,
             "operator_norm_product": float(operator.max()),
             "absolute_product": float(absolute.max()),
             "level_product": float(level_bound),
         },
-        "bit_complexity": bit_complexity(network),
+        "bit_complexity": sparse_certify.bit_complexity(network) if is_sparse(network) else bit_complexity(network),
         "max_abs_activation": activation,
         "exact_domain": _domain(n, critic_xi),
         "float32_exact": exact32,
@@ -77,6 +78,18 @@ def circuit_certificate(circuit: Circuit, leveled: LeveledCircuit, lowered, crit
         "source": _source(circuit),
     }
     return certificate
+
+
+def _weight_bounds(network: Network) -> tuple[list[int], np.ndarray, np.ndarray, str]:
+    """Return per output the cone size, both Lipschitz bounds, and the method; sparse networks use relucc.sparse_certify."""
+    if is_sparse(network):
+        sizes, operator, absolute = sparse_certify.lipschitz_figures(network)
+        return sizes.tolist(), operator, absolute, sparse_certify.lipschitz_method()
+    cones = output_cones(network)
+    operator, absolute = lipschitz_per_output(network)
+    method = ("per output, the lesser of prod_i ||W_i||_2 over the output's cone (whole-layer "
+              "norms for large cones) and ||row of |W_L|...|W_1| ||_2")
+    return [sum(len(c) for c in cone[1:-1]) for cone in cones], operator, absolute, method
 
 
 def _domain(n: int, critic_xi: Fraction | None) -> str:
@@ -141,19 +154,31 @@ def level_lipschitz_bound(lowered, critic_xi: Fraction | None) -> float:
     """
     log_total = 0.0 if critic_xi is None else math.log2(float(1 / critic_xi))
     previous_width = None
+    sparse = is_sparse(lowered.network)
     for rows in lowered.lipschitz_rows:
         width = 1 + max((index for row in rows for index in row), default=0)
         width = max(width, previous_width or 0)
-        matrix = np.zeros((len(rows), width))
-        for row_index, row in enumerate(rows):
-            for column, value in row.items():
-                matrix[row_index, column] = float(value)
-        norm = spectral_norm_upper(matrix)
+        if sparse:
+            norm = sparse_certify.level_matrix_norm(_level_matrix(rows, width))
+        else:
+            matrix = np.zeros((len(rows), width))
+            for row_index, row in enumerate(rows):
+                for column, value in row.items():
+                    matrix[row_index, column] = float(value)
+            norm = spectral_norm_upper(matrix)
         if norm == 0:
             return 0.0
         log_total += math.log2(norm)
         previous_width = len(rows)
     return 2.0**log_total if log_total < 1000 else math.inf
+
+
+def _level_matrix(rows: list[dict], width: int):
+    import scipy.sparse
+
+    entries = [(row_index, column, float(value)) for row_index, row in enumerate(rows) for column, value in row.items()]
+    row_indices, columns, values = (list(part) for part in zip(*entries)) if entries else ([], [], [])
+    return scipy.sparse.csr_matrix((values, (row_indices, columns)), shape=(len(rows), width))
 
 
 def activation_magnitudes(network: Network, lowered, n: int, critic_xi: Fraction | None) -> tuple[list[np.ndarray], dict]:
@@ -180,6 +205,11 @@ def _integer_input_network(network: Network, critic_xi: Fraction | None) -> Netw
         return network
     shift = (critic_xi.denominator).bit_length() - 1
     first = network.layers[0]
+    if isinstance(first, SparseAffineLayer):
+        scaled = SparseAffineLayer(first.rows, first.columns, first.values,
+                                   np.asarray(first.bias, dtype=object) * (1 << shift), first.exponent + shift,
+                                   first.input_width, first.roles)
+        return Network([scaled] + network.layers[1:], network.input_dim)
     scaled = AffineLayer(first.weight, np.asarray(first.bias, dtype=object) * (1 << shift),
                          first.exponent + shift, first.roles)
     return Network([scaled] + network.layers[1:], network.input_dim)

@@ -27,6 +27,14 @@ from relucc.boolean import Circuit, input_points
 from relucc.errors import CheckFailure, Diagnostic, SourceLocation, UsageError
 from relucc.leveling import LeveledCircuit, LeveledGate, level_circuit
 from relucc.network import LinearForm, Network, NetworkBuilder
+from relucc.sparse_network import (
+    SPARSE_THRESHOLD,
+    SparseNetworkBuilder,
+    dense_weight_count,
+    densify_network,
+    is_sparse,
+    padded_entry_count,
+)
 from relucc.threshold import (
     PARITY_KINDS,
     RELAY_KINDS,
@@ -41,8 +49,10 @@ from relucc.threshold import (
 
 logger = logging.getLogger(__name__)
 
-LAYOUTS = ("dense",)
-# ``relucc check`` enumerates {±1}^n up to 24 inputs when 2^n times the dense weights is at most
+# The dense layout is one Gemm per level; the sparse one (relucc.sparse_layout) gathers each
+# neuron's inputs and is the default above SPARSE_THRESHOLD dense weights.
+LAYOUTS = ("dense", "sparse")
+# ``relucc check`` enumerates {±1}^n up to 24 inputs when 2^n times the layout's weights is at most
 # 2^38 multiply-adds, about a minute of onnxruntime on 2 CPU cores (an estimate).
 EXHAUSTIVE_INPUTS = 24
 EXHAUSTIVE_MULTIPLY_ADDS = 2**38
@@ -77,7 +87,7 @@ class LoweredCircuit:
 
 @dataclass(eq=False)
 class CompiledCircuit:
-    """A circuit (or its critic form f o h_xi) compiled to a dense ReLU network."""
+    """A circuit (or its critic form f o h_xi) compiled to a ReLU network, kept sparse when it is big."""
 
     name: str
     source_path: str | None
@@ -88,17 +98,24 @@ class CompiledCircuit:
     certificate: dict = field(default_factory=dict)
 
     input_name = "x"
-    layouts = LAYOUTS
     default_samples = 100_000
+
+    @property
+    def layouts(self) -> tuple[str, ...]:
+        """The available layouts, default first: sparse when the network is kept sparse, else dense."""
+        return ("sparse", "dense") if is_sparse(self.network) else LAYOUTS
 
     @property
     def exhaustive_limit(self) -> int:
         """Inputs are enumerated up to this length; longer ones get ``default_samples`` random points.
 
         24, unless enumerating 2^n inputs would cost more than EXHAUSTIVE_MULTIPLY_ADDS through
-        the dense network: EPFL sin (24 inputs, 3M weights) would need 5 * 10^13.
+        the default layout's weights: EPFL sin (24 inputs, 3M dense weights) would need 5 * 10^13.
         """
-        weights = sum(layer.shape[0] * layer.shape[1] for layer in self.network.layers)
+        if is_sparse(self.network):
+            weights = padded_entry_count(self.network)
+        else:
+            weights = dense_weight_count(self.network)
         affordable = int(math.log2(EXHAUSTIVE_MULTIPLY_ADDS / max(weights, 1)))
         return max(0, min(EXHAUSTIVE_INPUTS, affordable))
 
@@ -119,26 +136,41 @@ class CompiledCircuit:
         signs = np.where(np.asarray(points) >= 0, 1, -1).astype(np.int8)
         return self.circuit.evaluate(signs)
 
-    def to_onnx(self, layout: str = "dense", opset: int = emit.OPSET, encoding: str = "pm1") -> onnx.ModelProto:
-        """Emit the dense Gemm/Relu model; ``encoding`` 01 folds x = 2u - 1 and y = (v + 1)/2 in."""
+    def to_onnx(self, layout: str | None = None, opset: int = emit.OPSET, encoding: str = "pm1") -> onnx.ModelProto:
+        """Emit the model in ``layout`` (default: ``layouts[0]``); ``encoding`` 01 folds x = 2u - 1 and y = (v + 1)/2 in."""
         from relucc.encoding import check_encoding, encode_network, encoded_certificate, encoded_figures
 
         emit.check_opset(opset)
         check_encoding(encoding)
+        layout = self.layouts[0] if layout is None else layout
         if layout not in LAYOUTS:
-            raise UsageError(f"layout {layout!r} is not available for circuits; use --layout dense "
-                             f"(a circuit has no shared predicate network to gather)")
+            raise UsageError(f"layout {layout!r} is not available for circuits; use --layout dense or "
+                             f"--layout sparse (a circuit has no shared predicate network to gather)")
         if encoding == "pm1":
-            return emit.dense_model(self.network, self.input_name, self.certificate, self._doc(), opset)
+            return self._model(layout, self.network, self.certificate, self._doc(), opset)
         if self.critic_xi is not None:
             raise UsageError("--encoding 01 does not apply to critics: a critic reads real inputs, "
                              "and h_xi splits them at 0, not at 1/2")
+        if is_sparse(self.network):
+            # NOTE: the 01 certificate is computed by relucc.certify on dense layers, which big
+            # networks cannot afford.
+            raise UsageError(f"--encoding 01 is available for circuits whose dense network holds at most "
+                             f"{SPARSE_THRESHOLD} weights; {self.name} needs {dense_weight_count(self.network)}; "
+                             f"use --encoding pm1")
         network = encode_network(self.network, encoding)
         figures = encoded_figures(network, self.input_length, encoding)
         certificate = encoded_certificate(self.certificate, figures, self.input_length, encoding)
-        return emit.dense_model(network, self.input_name, certificate, self._doc(encoding), opset)
+        return self._model(layout, network, certificate, self._doc(encoding), opset)
 
-    def save(self, path: str, layout: str = "dense", opset: int = emit.OPSET, encoding: str = "pm1") -> None:
+    def _model(self, layout: str, network: Network, certificate: dict, doc: str, opset: int) -> onnx.ModelProto:
+        if layout == "sparse":
+            from relucc.sparse_layout import sparse_model
+
+            return sparse_model(network, self.input_name, certificate, doc, opset)
+        # The dense layout densifies one layer at a time while it writes the initializers.
+        return emit.dense_model(network, self.input_name, certificate, doc, opset)
+
+    def save(self, path: str, layout: str | None = None, opset: int = emit.OPSET, encoding: str = "pm1") -> None:
         emit.save_atomically(self.to_onnx(layout, opset, encoding), path)
 
     def _doc(self, encoding: str = "pm1") -> str:
@@ -215,7 +247,7 @@ def validate_circuit(circuit: Circuit) -> None:
 
 def lower_leveled_circuit(leveled: LeveledCircuit, critic_xi: Fraction | None = None) -> LoweredCircuit:
     """Lower each level of gates to one hidden ReLU layer of gadgets, merging adjacent affine maps."""
-    builder = NetworkBuilder(len(leveled.inputs))
+    builder = SparseNetworkBuilder(len(leveled.inputs))
     forms: dict[str, LinearForm] = dict(zip(leveled.inputs, builder.inputs()))
     gadgets: list[CheckedGadget] = []
     bounds: list[np.ndarray] = []
@@ -257,6 +289,9 @@ def lower_leveled_circuit(leveled: LeveledCircuit, critic_xi: Fraction | None = 
         form = forms[name] if name in forms else constants[name]
         outputs.append(-form if negated else form)
     network = builder.finish(outputs)
+    if dense_weight_count(network) <= SPARSE_THRESHOLD:
+        # Small networks keep the dense IR, so their certificates come from relucc.certify.
+        network = densify_network(network)
     return LoweredCircuit(network, gadgets, bounds, lipschitz_rows, widths)
 
 

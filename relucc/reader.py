@@ -87,6 +87,11 @@ def load(path: str) -> LoadedModel:
             f"has one of each", location, "relucc reads models with one input [N, n] and one output [N, d]"))
     input_name = data_inputs[0].name
     try:
+        from relucc.sparse_layout import is_sparse_layout, read_sparse_chain
+
+        if is_sparse_layout(nodes, initializers):
+            network = read_sparse_chain(path, nodes, initializers, input_name, _input_width(data_inputs[0]))
+            return LoadedModel(str(path), model, "sparse", network, None, input_name, stored)
         if nodes[0].op_type == "Gather":
             return _load_local(path, model, nodes, initializers, input_name, stored)
         if [node.op_type for node in nodes[:3]] == ["Transpose", "Gather", "Reshape"]:
@@ -212,6 +217,10 @@ def recompute_certificate(loaded: LoadedModel) -> dict:
     network = loaded.network
     # The stored certificate names the encoding; a model without one is taken to be in ±1.
     encoding = (loaded.stored_certificate or {}).get("encoding", "pm1")
+    if loaded.layout == "sparse":
+        from relucc.sparse_layout import recompute_sparse_certificate
+
+        return recompute_sparse_certificate(loaded)
     if loaded.layout == "local":
         k = network.input_dim
         figures = certify_network(network, domain_points(k, encoding) if k <= EXHAUSTIVE_CONE_INPUTS else None,
