@@ -3,9 +3,12 @@
 Usage: python benches/sampling.py [--quick] [--device cpu|cuda] [--json OUT.json] [--outputs-dir DIR]
 
 For (N, m, d) = (100000, 50, 200) and (10000, 1000, 20000) with the TSA predicate, it times:
-- onnxruntime on the local layout (Gather + shared predicate network) for several strategies,
-  session options and batch sizes, and on the dense layout and a hybrid layout (one Gemm for
-  the first layer, shared MatMuls after it) where their weights are small;
+- onnxruntime on the local layout relucc emits (feature-major: seeds transposed, gathered to
+  [k, d*N], each layer one Gemm with the shared weights on the left) for several strategies,
+  intra-op thread counts and batch sizes (relucc.runtime.batch_size's choice and 8000-sample
+  equivalents), and on the previous local layout (MatMul over the last axis of [N, d, k]), the
+  dense layout and a hybrid layout (one Gemm for the first layer, shared MatMuls after it) where
+  their weights are small;
 - NumPy by truth-table lookup: index = sum_j bit_j << j gathered row-wise from the transposed
   seed bits, then table[index];
 - NumPy on packed bits: 64 samples per uint64 word, the truth table evaluated as a tree of
@@ -13,7 +16,8 @@ For (N, m, d) = (100000, 50, 200) and (10000, 1000, 20000) with the TSA predicat
 
 Each method starts from the seeds in its own format (float32 [N, m] for onnxruntime, bool [m, N]
 for lookup, uint64 words [m, N/64] for packed) and ends with the outputs in its own format;
-the packed variant is also timed with packing and unpacking included. Every output is checked
+the NumPy methods are also timed on onnxruntime's formats, from float32 ±1 seeds [N, m] to
+float32 ±1 outputs [N, d]. Every output is checked
 equal to the lookup result. Times are the best of ``--repeats`` runs.
 """
 
@@ -34,6 +38,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from relucc.compiler import compile_source
 from relucc.emit import float32_weights
+from relucc.runtime import batch_size
 
 TSA_TEMPLATE = """
 predicate TSA(x1, x2, x3, x4, x5) = x1 * x2 * x3 * AND(x4, x5)
@@ -122,6 +127,19 @@ def unpack(words: np.ndarray, count: int) -> np.ndarray:
     return np.unpackbits(words.view(np.uint8), axis=1, bitorder="little", count=count).astype(bool)
 
 
+def lookup_from_floats(seeds: np.ndarray, subsets: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Return float32 ±1 [N, d] from float32 ±1 seeds [N, m] by the lookup evaluation."""
+    bits = np.ascontiguousarray((seeds > 0).T)
+    return np.where(lookup_outputs(bits, subsets, table).T, np.float32(1), np.float32(-1))
+
+
+def packed_from_floats(seeds: np.ndarray, subsets: np.ndarray, plan) -> np.ndarray:
+    """Return float32 ±1 [N, d] from float32 ±1 seeds [N, m] by the packed-bit evaluation."""
+    words = pack(np.ascontiguousarray((seeds > 0).T))
+    bits = unpack(packed_outputs(words, subsets, plan), seeds.shape[0])
+    return np.where(bits.T, np.float32(1), np.float32(-1))
+
+
 # ---------------------------------------------------------------------------------------------
 # onnxruntime.
 
@@ -144,6 +162,34 @@ def run_onnx(sess, seeds: np.ndarray, batch: int) -> np.ndarray:
     for start in range(0, seeds.shape[0], batch):
         outputs.append(sess.run(None, {"z": seeds[start:start + batch]})[0])
     return np.concatenate(outputs, axis=0)
+
+
+def last_axis_model(compiled) -> onnx.ModelProto:
+    """Build the local layout relucc emitted before: Gather [N, d, k], MatMul and Add on the last axis, Squeeze."""
+    network = compiled.predicate_network
+    m, d = compiled.seed_length, compiled.output_length
+    nodes = [helper.make_node("Gather", ["z", "subsets"], ["current0"], axis=1)]
+    initializers = [numpy_helper.from_array(compiled.local_function.subsets.astype(np.int64), "subsets"),
+                    numpy_helper.from_array(np.array([2], dtype=np.int64), "axes")]
+    current = "current0"
+    for index, layer in enumerate(network.layers):
+        weight, bias = float32_weights(layer)
+        initializers += [numpy_helper.from_array(np.ascontiguousarray(weight.T), f"w{index}"),
+                         numpy_helper.from_array(bias, f"b{index}")]
+        nodes += [helper.make_node("MatMul", [current, f"w{index}"], [f"m{index}"]),
+                  helper.make_node("Add", [f"m{index}", f"b{index}"], [f"a{index}"])]
+        current = f"a{index}"
+        if index < network.depth - 1:
+            nodes.append(helper.make_node("Relu", [current], [f"h{index}"]))
+            current = f"h{index}"
+    nodes.append(helper.make_node("Squeeze", [current, "axes"], ["y"]))
+    graph = helper.make_graph(nodes, "last_axis",
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", m])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", d])], initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
 
 
 def hybrid_model(compiled) -> onnx.ModelProto:
@@ -184,44 +230,6 @@ def hybrid_model(compiled) -> onnx.ModelProto:
     return model
 
 
-def feature_major_model(compiled) -> onnx.ModelProto:
-    """Seeds transposed to [m, N], gathered to [k, d*N], the layers as W @ X with long rows, transposed back.
-
-    The shared predicate network then multiplies a [width, k] matrix by a [k, d*N] one, a shape
-    that BLAS-style kernels run well, instead of many rows of length k.
-    """
-    network = compiled.predicate_network
-    subsets = compiled.local_function.subsets
-    m, d = compiled.seed_length, compiled.output_length
-    k = subsets.shape[1]
-    nodes = [helper.make_node("Transpose", ["z"], ["zt"], perm=[1, 0]),
-             helper.make_node("Gather", ["zt", "indices"], ["gathered"], axis=0),
-             helper.make_node("Reshape", ["gathered", "flat"], ["current0"])]
-    initializers = [numpy_helper.from_array(np.ascontiguousarray(subsets.T).astype(np.int64), "indices"),
-                    numpy_helper.from_array(np.array([k, -1], dtype=np.int64), "flat"),
-                    numpy_helper.from_array(np.array([d, -1], dtype=np.int64), "by_output")]
-    current = "current0"
-    for index, layer in enumerate(network.layers):
-        weight, bias = float32_weights(layer)
-        initializers += [numpy_helper.from_array(weight, f"w{index}"),
-                         numpy_helper.from_array(bias[:, None].copy(), f"b{index}")]
-        nodes += [helper.make_node("MatMul", [f"w{index}", current], [f"m{index}"]),
-                  helper.make_node("Add", [f"m{index}", f"b{index}"], [f"a{index}"])]
-        current = f"a{index}"
-        if index < network.depth - 1:
-            nodes.append(helper.make_node("Relu", [current], [f"h{index}"]))
-            current = f"h{index}"
-    nodes += [helper.make_node("Reshape", [current, "by_output"], ["yt"]),
-              helper.make_node("Transpose", ["yt"], ["y"], perm=[1, 0])]
-    graph = helper.make_graph(nodes, "feature_major",
-                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", m])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", d])], initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
-
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -249,32 +257,36 @@ def bench_case(samples: int, m: int, d: int, args) -> dict:
                                args.repeats)
     rows.append({"method": "numpy packed bits, with packing and unpacking", "seconds": packed_full})
     expected_float = np.where(expected.T, 1.0, -1.0).astype(np.float32)
+    lookup_float, lookup_result = best_time(lambda: lookup_from_floats(seeds, subsets, table01), args.repeats)
+    assert np.array_equal(lookup_result, expected_float), "lookup from floats disagrees"
+    rows.append({"method": "numpy lookup, float32 [N, m] -> float32 [N, d]", "seconds": lookup_float})
+    packed_float, packed_result = best_time(lambda: packed_from_floats(seeds, subsets, plan), args.repeats)
+    assert np.array_equal(packed_result, expected_float), "packed bits from floats disagrees"
+    rows.append({"method": "numpy packed bits, float32 [N, m] -> float32 [N, d]", "seconds": packed_float})
 
-    # Batches are sized in output rows (samples * d), so that the d = 20000 case fits in memory.
-    rows_per_batch = {"small": 200_000, "medium": 1_600_000, "large": 12_800_000}
-    batch_of = {size: max(1, rows // d) for size, rows in rows_per_batch.items()}
+    # "auto" is relucc.runtime.batch_size's choice (about 32768 outputs per batch); "medium" is
+    # 1.6 million outputs per batch (8000 samples at d = 200), the previous benchmark's best.
+    medium = max(1, 1_600_000 // d)
     configurations = []
     for name in ("auto", "cubes", "paper"):
         chosen = compiled[name].strategy
         model = compiled[name].to_onnx("local")
-        for threads, level, size in [(None, "all", "medium"), (2, "all", "medium"), (1, "all", "medium"),
-                                     (2, "basic", "medium"), (2, "all", "small"), (2, "all", "large")]:
-            if name != "auto" and (threads, level, size) != (1, "all", "medium"):
+        for threads, level, size in [(1, "all", "auto"), (2, "all", "auto"), (None, "all", "auto"),
+                                     (1, "basic", "auto"), (1, "all", medium)]:
+            if name != "auto" and (threads, level, size) != (1, "all", "auto"):
                 continue
-            configurations.append((f"onnx local, strategy {chosen}", model, threads, level, batch_of[size]))
-    feature_major = feature_major_model(compiled["auto"])
-    for threads, size in [(1, "medium"), (2, "medium"), (1, "large")]:
-        configurations.append((f"onnx feature-major (bench only), strategy {compiled['auto'].strategy}",
-                               feature_major, threads, "all", batch_of[size]))
+            configurations.append((f"onnx local, strategy {chosen}", model, threads, level, size))
+    configurations.append((f"onnx previous local: MatMul on the last axis (bench only), strategy "
+                           f"{compiled['auto'].strategy}", last_axis_model(compiled["auto"]), 1, "all", medium))
     if d <= 1000:
         configurations.append((f"onnx dense, strategy {compiled['auto'].strategy}",
-                               compiled["auto"].to_onnx("dense"), 1, "all", batch_of["medium"]))
+                               compiled["auto"].to_onnx("dense"), 1, "all", medium))
         configurations.append((f"onnx hybrid (one Gemm, then shared MatMul; bench only), "
                                f"strategy {compiled['auto'].strategy}",
-                               hybrid_model(compiled["auto"]), 1, "all", batch_of["medium"]))
+                               hybrid_model(compiled["auto"]), 1, "all", medium))
     for label, model, threads, level, batch in configurations:
         sess = session(model, args.device, threads, level)
-        batch = min(batch, samples)
+        batch = min(batch_size(sess) if batch == "auto" else batch, samples)
         run_onnx(sess, seeds[:batch], batch)  # warm-up
         seconds, outputs = best_time(lambda: run_onnx(sess, seeds, batch), args.repeats)
         assert np.array_equal(outputs, expected_float), f"{label} disagrees with the NumPy reference"
@@ -290,6 +302,8 @@ def bench_case(samples: int, m: int, d: int, args) -> dict:
         row["samples_per_second"] = samples / row["seconds"]
         row["ratio_to_numpy_lookup"] = lookup_time / row["seconds"]
         row["ratio_to_numpy_packed"] = packed_time / row["seconds"]
+        row["ratio_to_numpy_lookup_float32"] = lookup_float / row["seconds"]
+        row["ratio_to_numpy_packed_float32"] = packed_float / row["seconds"]
     return {"samples": samples, "m": m, "d": d, "device": args.device, "rows": rows}
 
 
@@ -297,12 +311,14 @@ def markdown(results: list[dict]) -> str:
     lines = []
     for result in results:
         lines.append(f"\nN = {result['samples']}, m = {result['m']}, d = {result['d']} ({result['device']}):\n")
-        lines.append("| method | threads | graph opt. | batch | time (s) | samples/s | ratio vs lookup | ratio vs packed |")
-        lines.append("|---|---|---|---|---|---|---|---|")
+        lines.append("| method | threads | graph opt. | batch | time (s) | samples/s | ratio vs lookup | "
+                     "ratio vs packed | ratio vs lookup, float32 I/O | ratio vs packed, float32 I/O |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
         for row in result["rows"]:
             lines.append(f"| {row['method']} | {row.get('threads', '')} | {row.get('graph_optimization', '')} | "
                          f"{row.get('batch', '')} | {row['seconds']:.4f} | {row['samples_per_second']:,.0f} | "
-                         f"{row['ratio_to_numpy_lookup']:.3f} | {row['ratio_to_numpy_packed']:.3f} |")
+                         f"{row['ratio_to_numpy_lookup']:.3f} | {row['ratio_to_numpy_packed']:.3f} | "
+                         f"{row['ratio_to_numpy_lookup_float32']:.3f} | {row['ratio_to_numpy_packed_float32']:.3f} |")
     return "\n".join(lines)
 
 

@@ -104,8 +104,8 @@ def local_model(predicate_network: Network, subsets: np.ndarray, seed_length: in
     Graph: Transpose(z) -> [m, N]; Gather rows by ``subsets_by_position`` [k, d] -> [k, d, N];
     Reshape -> [k, d*N]; per layer Gemm(weight [out, in], X, bias [out, 1]) and Relu -> [1, d*N];
     Reshape -> [d, N]; Transpose -> [N, d]. Every layer is one matrix product whose long side
-    (d*N columns) is contiguous, which onnxruntime's GEMM runs several times faster than a
-    product over the last axis of [N, d, k].
+    (d*N columns) is contiguous: in benches/sampling.py, onnxruntime 1.32 ran it 4 to 14 times
+    faster than a MatMul over the last axis of [N, d, k].
     """
     outputs, arity = (int(n) for n in subsets.shape)
     nodes = [
