@@ -1,18 +1,20 @@
-"""Compile and check every ISCAS-85 and EPFL netlist of the shared circuit collection.
+"""Compile and check every combinational netlist of the shared circuit collection.
 
 Usage: python benches/netlists.py [--samples N] [--max-parameters P] [--max-depth D]
                                   [--timeout S] [--json OUT.json] [--only SUBSTRING]
+                                  [--suites iscas85/,epfl/]
 
 Each file runs in a fresh Python process, so that its peak resident memory (ru_maxrss, which
 includes about 200 MB of imports: numpy, scipy, onnx, onnxruntime) is its own. Per file the
 table lists the source gates, the leveled depth D and relays, the network's depth L and size S,
-the compile time (read, level, lower, certify), the check time (onnxruntime float32 against
-``Circuit.evaluate``: exhaustive up to 24 inputs, else ``--samples`` random inputs) and the
-peak memory. Files are skipped, with the reason, when the circuit is deeper than
-``--max-depth`` (leveling would insert millions of relays), or when the dense network would
-hold more than ``--max-parameters`` weights (its 100,000-input check would take minutes of
-CPU time per file). Pass 0 to lift either limit. The last lines fit compile time against
-gates, t = c * gates^k, by least squares on the logarithms.
+the compile time (read, level, lower, certify, emit), the layout (the compiler's default:
+dense up to relucc.sparse_network.SPARSE_THRESHOLD dense weights, sparse above) with the weights
+its model stores, the check time (onnxruntime float32 against ``Circuit.evaluate``: exhaustive
+up to 24 inputs when affordable, else ``--samples`` random inputs) and the peak memory. Files
+are skipped, with the reason, when the circuit is deeper than ``--max-depth`` (leveling would
+insert millions of relays), or when the network would hold more than ``--max-parameters``
+dense weights. Pass 0 to lift either limit. The last lines fit compile time against gates,
+t = c * gates^k, by least squares on the logarithms.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ import subprocess
 import sys
 import time
 
-DEFAULT_MAX_PARAMETERS = 5_000_000
+# 0: no limit, because the sparse layout holds the big EPFL networks (mem_ctrl: 413M dense weights).
+DEFAULT_MAX_PARAMETERS = 0
 DEFAULT_MAX_DEPTH = 3000
-SUITES = ("iscas85/", "epfl/")
 
 
 def run_single(name: str, samples: int, max_parameters: int, max_depth: int) -> dict:
@@ -63,6 +65,8 @@ def run_single(name: str, samples: int, max_parameters: int, max_depth: int) -> 
     compiled = compile_circuit(circuit)
     model = compiled.to_onnx()
     record["compile_seconds"] = time.perf_counter() - started
+    record["layout"] = compiled.layouts[0]
+    record["stored_weights"] = stored_weights(compiled.network, record["layout"])
     certificate = compiled.certificate
     record.update(network_depth=certificate["depth"], network_size=certificate["size"],
                   lipschitz_bound=certificate["lipschitz_bound"]["value"],
@@ -74,6 +78,13 @@ def run_single(name: str, samples: int, max_parameters: int, max_depth: int) -> 
     record["check_seconds"] = time.perf_counter() - started
     record["check"] = f"{check['kind'].split(',')[0]} {check['inputs']}"
     return finish(record)
+
+
+def stored_weights(network, layout: str) -> int:
+    """Return the weights the model of ``layout`` stores (the sparse layout pads each neuron to the layer's fan-in)."""
+    from relucc.sparse_network import dense_weight_count, padded_entry_count
+
+    return padded_entry_count(network) if layout == "sparse" else dense_weight_count(network)
 
 
 def source_depth(circuit) -> int:
@@ -91,7 +102,8 @@ def finish(record: dict) -> dict:
 def run_all(arguments) -> list[dict]:
     from relucc.registry import netlist_entries
 
-    names = [name for name in netlist_entries() if name.startswith(SUITES) and arguments.only in name]
+    suites = tuple(arguments.suites.split(",")) if arguments.suites else ("",)
+    names = [name for name in netlist_entries() if name.startswith(suites) and arguments.only in name]
     records = []
     for name in names:
         command = [sys.executable, __file__, "--single", name, "--samples", str(arguments.samples),
@@ -110,8 +122,8 @@ def run_all(arguments) -> list[dict]:
     return records
 
 
-HEADER = ("| file | inputs | gates | D | relays | L | S | compile s | check | check s | peak MB |\n"
-          "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+HEADER = ("| file | inputs | gates | D | relays | L | S | compile s | layout | weights | check | check s | peak MB |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---:|---:|")
 
 
 def format_row(record: dict) -> str:
@@ -122,7 +134,8 @@ def format_row(record: dict) -> str:
                 f"{record.get('depth', '')} | {record.get('relays', '')} | skipped: {record['skipped']} |")
     return (f"| {record['file']} | {record['inputs']} | {record['gates']} | {record['depth']} | "
             f"{record['relays']} | {record['network_depth']} | {record['network_size']} | "
-            f"{record['compile_seconds']:.2f} | {record['check']} | {record['check_seconds']:.2f} | "
+            f"{record['compile_seconds']:.2f} | {record['layout']} | {record['stored_weights']} | "
+            f"{record['check']} | {record['check_seconds']:.2f} | "
             f"{record['peak_rss_mb']:.0f} |")
 
 
@@ -150,6 +163,8 @@ def main() -> int:
                         help=f"skip circuits deeper than this (default {DEFAULT_MAX_DEPTH}; 0: no limit)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per file (default 600)")
     parser.add_argument("--only", default="", help="run only files whose name contains this")
+    parser.add_argument("--suites", default="", help="comma-separated path prefixes to run, such as "
+                                                     "iscas85/,epfl/ (default: every combinational file)")
     parser.add_argument("--json", help="also write the records to this JSON file")
     parser.add_argument("--single", help=argparse.SUPPRESS)
     arguments = parser.parse_args()

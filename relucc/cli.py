@@ -80,11 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_build_options(parser: argparse.ArgumentParser) -> None:
+    from relucc.circuit_compiler import LAYOUTS as CIRCUIT_LAYOUTS
     from relucc.compiler import LAYOUTS, OBJECTIVES, STRATEGIES
 
-    parser.add_argument("--layout", choices=LAYOUTS, default=None,
+    parser.add_argument("--layout", choices=tuple(dict.fromkeys(LAYOUTS + CIRCUIT_LAYOUTS)), default=None,
                         help="ONNX layout: local (Gather + one shared predicate network; the default for "
-                             "local functions) or dense (a plain Gemm/Relu MLP; the only one for circuits)")
+                             "local functions), dense (a plain Gemm/Relu MLP; the default for circuits up to "
+                             "4M dense weights) or sparse (circuits only: per layer Gather, Mul, ReduceSum; the "
+                             "default for bigger circuits)")
     parser.add_argument("--critic-xi", default=None, metavar="XI",
                         help="compile a circuit f as the critic f o h_xi on real inputs (Lemma 4.4), exact on "
                              "every x with all |x_i| >= XI; XI is a power of two such as 1/64")
