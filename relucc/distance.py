@@ -47,9 +47,14 @@ def _certificate(path: str) -> dict:
 
     loaded = load(path)
     certificate = loaded.stored_certificate
-    if not certificate or "seed_distribution" not in certificate:
-        raise UsageError(Diagnostic("the model has no relucc certificate naming its seed distribution",
+    if not certificate:
+        raise UsageError(Diagnostic("the model has no relucc certificate, so its seed distribution is unknown",
                                     SourceLocation(path), "compile it from a compose block with relucc compile"))
+    if "seed_distribution" not in certificate:
+        raise UsageError(Diagnostic("the model was not compiled from a compose block, so its certificate names "
+                                    "no seed distribution and no float32 error bound", SourceLocation(path),
+                                    "relucc distance compares a composed generator (compose G { ... }) with "
+                                    "its target, written by relucc compile --target"))
     return certificate
 
 

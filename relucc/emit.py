@@ -176,6 +176,7 @@ def save_atomically(model: onnx.ModelProto, path: str | os.PathLike) -> None:
 def write_bytes_atomically(data: bytes, path: str | os.PathLike) -> None:
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
+    _check_output_path(target, directory)
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(handle, "wb") as stream:
@@ -184,3 +185,14 @@ def write_bytes_atomically(data: bytes, path: str | os.PathLike) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _check_output_path(target: Path, directory: Path) -> None:
+    from relucc.errors import Diagnostic, SourceLocation, UsageError
+
+    if target.is_dir():
+        raise UsageError(Diagnostic("output path is a directory, expected a file name", SourceLocation(str(target)),
+                                    f"write to a file inside it, e.g. {target / 'out'}"))
+    if not directory.is_dir():
+        raise UsageError(Diagnostic(f"output directory {directory} does not exist", SourceLocation(str(target)),
+                                    f"create it first (mkdir -p {directory})"))

@@ -53,7 +53,8 @@ def comparison_table(rows) -> str:
     lines = [f"  {'quantity'.ljust(width)}  {'stored':>14}  {'recomputed':>14}  verdict"]
     for key, stored, mine, verdict in rows:
         stored_text = "-" if stored is None else _format_number(stored)
-        lines.append(f"  {key.ljust(width)}  {stored_text:>14}  {_format_number(mine):>14}  {verdict}")
+        mine_text = "not proven" if verdict == "unconfirmed" else _format_number(mine)
+        lines.append(f"  {key.ljust(width)}  {stored_text:>14}  {mine_text:>14}  {verdict}")
     return "\n".join(lines)
 
 

@@ -46,7 +46,19 @@ def session(model: onnx.ModelProto | str, device: str = "cpu"):
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     payload = model.SerializeToString() if isinstance(model, onnx.ModelProto) else model
-    return onnxruntime.InferenceSession(payload, options, providers=providers_for(device))
+    providers = providers_for(device)
+    try:
+        return onnxruntime.InferenceSession(payload, options, providers=providers)
+    except (onnxruntime.capi.onnxruntime_pybind11_state.Fail,
+            onnxruntime.capi.onnxruntime_pybind11_state.InvalidProtobuf,
+            onnxruntime.capi.onnxruntime_pybind11_state.InvalidGraph,
+            onnxruntime.capi.onnxruntime_pybind11_state.NotImplemented) as error:
+        from relucc.errors import Diagnostic, ModelError, SourceLocation
+
+        where = SourceLocation(model) if isinstance(model, str) else None
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelError(Diagnostic(f"onnxruntime cannot load the model: {first_line}", where,
+                                    "pass an ONNX file written by relucc compile or another ONNX exporter")) from None
 
 
 def sample_seeds(count: int, length: int, rng: np.random.Generator) -> np.ndarray:

@@ -174,3 +174,28 @@ def test_info_on_non_onnx(tmp_path):
     assert result.returncode == 2
     assert "not an ONNX model" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sample_on_non_onnx(tmp_path):
+    junk = tmp_path / "junk.onnx"
+    junk.write_text("not a model\n")
+    result = relucc("sample", junk, "-n", 10, "-o", tmp_path / "y.npy")
+    assert result.returncode == 2
+    assert "onnxruntime cannot load the model" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "y.npy").exists()
+
+
+def test_output_directory_missing(tmp_path):
+    target = tmp_path / "absent" / "out.onnx"
+    result = relucc("compile", TINY, "-o", target)
+    assert result.returncode == 2
+    assert f"output directory {target.parent} does not exist" in result.stderr
+    assert ".tmp" not in result.stderr
+
+
+def test_output_path_is_directory(tmp_path):
+    result = relucc("compile", TINY, "-o", tmp_path)
+    assert result.returncode == 2
+    assert "output path is a directory" in result.stderr
+    assert list(tmp_path.iterdir()) == []
