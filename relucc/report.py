@@ -104,7 +104,9 @@ def circuit_summary(certificate: dict) -> str:
         lines.append(f"  {label.ljust(width)}  {_format_number(value):>14}  {bound_text:>14}")
     lines.append("  equation (14) column: D + 1 affine layers after merging each level's readout into the "
                  "next level (+1 for h_xi), 2 neurons per leveled gate (+3n for h_xi as Lemma 4.4 counts), "
-                 "Lipschitz bound prod over levels of ||R_i||_2 with rows w/xi' (Lemma 3.12)")
+                 "Lipschitz bound prod over levels of ||R_i||_2 with rows w/xi' (Lemma 3.12); that bound "
+                 "is for the proof's network, one gadget per gate, while relucc's is computed from the "
+                 "emitted weights, so either may be the smaller")
     if not certificate["float32_exact"]:
         lines.append(f"  float32: {certificate.get('float32_reason')}")
     for record in certificate.get("verification", []):
