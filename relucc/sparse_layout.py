@@ -13,7 +13,7 @@ and a final Transpose writes y [N, outputs]. A neuron with fewer than F weights 
 weight 0 on unit 0, and 0 times a finite value adds exactly 0. The model stores out*F weights
 per layer instead of out*in, so a leveled circuit's network costs memory in proportion to its
 wires. Feature-major rows of length N make every Gather a row copy and every ReduceSum a sum of
-contiguous rows: on EPFL adder (8192 inputs, onnxruntime 1.32 on 2 CPU cores) this ran 3.4
+contiguous rows. On EPFL adder (8192 inputs, onnxruntime 1.32 on 2 CPU cores) this ran 3.4
 times faster than gathering along axis 1 of [N, in].
 
 Float32 exactness carries over from the dense layout: ``relucc.certify.float32_exactness``
