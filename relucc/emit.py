@@ -9,6 +9,7 @@ weights on the left), then transposing the [d, N] result to [N, d].
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -163,7 +164,8 @@ def _finish(graph: onnx.GraphProto, certificate: dict, doc: str, layout: str,
     stored = dict(certificate)
     stored["layout"] = layout
     stored.setdefault("encoding", "pm1")
-    helper.set_model_props(model, {"relucc.certificate": json.dumps(stored, sort_keys=True)})
+    helper.set_model_props(model, {"relucc.certificate": json.dumps(strict_json(stored), sort_keys=True,
+                                                                    allow_nan=False)})
     onnx.checker.check_model(model, full_check=True)
     return model
 
@@ -196,3 +198,19 @@ def _check_output_path(target: Path, directory: Path) -> None:
     if not directory.is_dir():
         raise UsageError(Diagnostic(f"output directory {directory} does not exist", SourceLocation(str(target)),
                                     f"create it first (mkdir -p {directory})"))
+
+
+# Strict JSON has no Infinity or NaN, so non-finite figures (the Lipschitz bound of a very deep
+# network can overflow float64) are stored as these strings and read back by relucc.reader.
+NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def strict_json(value):
+    """Return ``value`` with every non-finite float replaced by "inf", "-inf" or "nan"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {key: strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(item) for item in value]
+    return value

@@ -75,7 +75,7 @@ def load(path: str) -> LoadedModel:
     for prop in model.metadata_props:
         if prop.key == "relucc.certificate":
             try:
-                stored = json.loads(prop.value)
+                stored = _restore_non_finite(json.loads(prop.value))
             except json.JSONDecodeError:
                 stored = None
     initializers = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
@@ -302,3 +302,16 @@ def compare(stored: dict | None, recomputed: dict) -> list[tuple[str, object, ob
 
 def describe_path(path: str) -> str:
     return Path(path).name
+
+
+def _restore_non_finite(value):
+    """Undo ``relucc.emit.strict_json``: the strings "inf", "-inf" and "nan" become floats again."""
+    from relucc.emit import NON_FINITE
+
+    if isinstance(value, str) and value in NON_FINITE:
+        return NON_FINITE[value]
+    if isinstance(value, dict):
+        return {key: _restore_non_finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_restore_non_finite(item) for item in value]
+    return value

@@ -199,3 +199,18 @@ def test_output_path_is_directory(tmp_path):
     assert result.returncode == 2
     assert "output path is a directory" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_non_finite_figures_stored_as_strict_json():
+    import math
+
+    from relucc.emit import strict_json
+    from relucc.reader import _restore_non_finite
+
+    certificate = {"lipschitz_bound": {"value": math.inf, "parts": [1.5, -math.inf]}, "depth": 3}
+    text = json.dumps(strict_json(certificate), allow_nan=False)
+    assert "Infinity" not in text
+    restored = _restore_non_finite(json.loads(text))
+    assert restored["lipschitz_bound"]["value"] == math.inf
+    assert restored["lipschitz_bound"]["parts"] == [1.5, -math.inf]
+    assert restored["depth"] == 3
