@@ -118,7 +118,8 @@ def test_to_onnx_opset_names_and_batch(tiny, layout, opset):
     assert graph_input.name == "z"
     assert graph_input.type.tensor_type.elem_type == TensorProto.FLOAT
     dims = graph_input.type.tensor_type.shape.dim
-    assert dims[0].dim_param == "N" and dims[1].dim_value == 8
+    assert dims[0].dim_param == "N"
+    assert dims[1].dim_value == 8
     assert model.graph.output[0].name == "y"
     seeds = _all_seeds(8)
     np.testing.assert_array_equal(_run(model, seeds), tiny.reference(seeds).astype(np.float32))
@@ -253,7 +254,8 @@ def test_load_model_without_certificate_is_partial(tmp_path):
     saved = relucc.load(_foreign_mlp(tmp_path / "foreign.onnx"))
     certificate = saved.certificate
     assert certificate["partial"] is True
-    assert "verification" in saved.missing and "source" in saved.missing
+    assert "verification" in saved.missing
+    assert "source" in saved.missing
     assert certificate["depth"] == 2
     assert certificate["size"] == 3
     assert saved.stored_certificate is None
@@ -338,4 +340,5 @@ def test_cli_info_without_certificate_labels_partial(tmp_path, capsys):
     assert status == 0
     assert "no relucc certificate" in out
     assert "missing: verification" in out
-    assert "layer" in out and "out x in" in out
+    assert "layer" in out
+    assert "out x in" in out

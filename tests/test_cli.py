@@ -44,7 +44,8 @@ def test_compiled_model_contract(tsa_model):
     assert [i.name for i in model.graph.input] == ["z"]
     assert [o.name for o in model.graph.output] == ["y"]
     dims = model.graph.output[0].type.tensor_type.shape.dim
-    assert dims[0].dim_param == "N" and dims[1].dim_value == 200
+    assert dims[0].dim_param == "N"
+    assert dims[1].dim_value == 200
     certificate = json.loads({p.key: p.value for p in model.metadata_props}["relucc.certificate"])
     for key in ("depth", "size", "size_per_output", "lipschitz_bound", "bit_complexity",
                 "max_abs_activation", "exact_domain", "float32_exact", "verification"):
@@ -114,7 +115,8 @@ def test_sample_matches_reference(tsa_model, tmp_path):
     result = relucc("sample", path, "-n", 500, "--seed", 7, "-o", out, "--save-seeds", seeds)
     assert result.returncode == 0, result.stderr
     samples, z = np.load(out), np.load(seeds)
-    assert samples.shape == (500, 200) and samples.dtype == np.float32
+    assert samples.shape == (500, 200)
+    assert samples.dtype == np.float32
     from relucc.compiler import compile_file
 
     compiled = compile_file(str(TSA))
