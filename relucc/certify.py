@@ -101,23 +101,29 @@ def spectral_norm_bound(matrix: np.ndarray) -> float:
 
 
 def absolute_product_bounds(network: Network) -> np.ndarray:
-    """Return, per output, an upper bound on ||row of |W_L| ... |W_1| ||_2 (see the module docstring).
+    """Return, per output, an upper bound on ||row of |W_L| ... |W_1| ||_2 (see the module docstring)."""
+    return absolute_product_rows(np.abs(layer.weight_float()) for layer in network.layers)
 
-    Computed in float64 with two safeguards that keep it an upper bound: every product of
-    non-negative matrices is enlarged by its rounding-error bound (1 + 2 gamma_n), and the running
-    product is rescaled by powers of two so that deep networks do not overflow.
+
+def absolute_product_rows(absolute_layers) -> np.ndarray:
+    """Bound the row norms of |W_L| ... |W_1| from the layers' absolute values, first layer first.
+
+    Each item is a non-negative NumPy array or SciPy sparse matrix. The bound is computed in
+    float64 with two safeguards that keep it an upper bound. Every product of non-negative
+    matrices is enlarged by its rounding-error bound (1 + 2 gamma_n). The running product is
+    rescaled by powers of two, so deep networks do not overflow.
     """
     unit = 2.0**-53
     product = None
     log_scale = 0
-    for layer in network.layers:
-        absolute = np.abs(layer.weight_float()) * (1 + 2 * unit)
+    for absolute in absolute_layers:
+        absolute = absolute * (1 + 2 * unit)
         if product is None:
-            product = absolute
+            product = absolute.toarray() if hasattr(absolute, "toarray") else np.asarray(absolute)
         else:
             inner = product.shape[0]
             gamma = inner * unit / (1 - inner * unit)
-            product = (absolute @ product) * (1 + 2 * gamma)
+            product = np.asarray(absolute @ product) * (1 + 2 * gamma)
         peak = float(product.max()) if product.size else 0.0
         if peak > 0:
             shift = math.frexp(peak)[1]

@@ -22,6 +22,7 @@ from relucc.certify import (
     CONE_SVD_MAX_ENTRIES,
     FLOAT32_MANTISSA_BITS,
     SPECTRAL_MARGIN,
+    absolute_product_rows,
     spectral_norm_upper,
 )
 from relucc.dyadic import array_bit_complexity, float32_representable
@@ -112,29 +113,10 @@ def _row_entries(matrix: scipy.sparse.csr_matrix, rows: np.ndarray) -> tuple[np.
 def absolute_product_bounds(network: Network) -> np.ndarray:
     """Return per output an upper bound on ||row of |W_L| ... |W_1| ||_2 from sparse layers.
 
-    The same float64 bound as ``relucc.certify.absolute_product_bounds``: each product is
-    enlarged by (1 + 2 gamma_n) with n the inner dimension, and the running product is rescaled
-    by powers of two so that deep networks do not overflow.
+    The same float64 bound as ``relucc.certify.absolute_product_bounds``, with SciPy sparse
+    products in place of dense ones.
     """
-    unit = 2.0**-53
-    product = None
-    log_scale = 0
-    for layer in network.layers:
-        absolute = abs(sparse_layer(layer).matrix()) * (1 + 2 * unit)
-        if product is None:
-            product = absolute.toarray()
-        else:
-            inner = product.shape[0]
-            gamma = inner * unit / (1 - inner * unit)
-            product = np.asarray(absolute @ product) * (1 + 2 * gamma)
-        peak = float(product.max()) if product.size else 0.0
-        if peak > 0:
-            shift = math.frexp(peak)[1]
-            product = np.ldexp(product, -shift)
-            log_scale += shift
-    rows = np.sqrt(np.sum(product * product, axis=1)) * (1 + 4 * unit * (product.shape[1] + 2))
-    with np.errstate(over="ignore"):
-        return np.ldexp(rows, log_scale) if log_scale < 1000 else np.where(rows > 0, np.inf, 0.0)
+    return absolute_product_rows(abs(sparse_layer(layer).matrix()) for layer in network.layers)
 
 
 def lipschitz_figures(network: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
