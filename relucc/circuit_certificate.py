@@ -51,7 +51,6 @@ def circuit_certificate(circuit: Circuit, leveled: LeveledCircuit, lowered, crit
     exactness = sparse_certify.float32_exactness if is_sparse(network) else float32_exactness
     exact32, reason = exactness(_integer_input_network(network, critic_xi), magnitudes)
 
-    stats = leveled.stats
     certificate = {
         "depth": network.depth,
         "size": network.size,

@@ -212,7 +212,6 @@ def command_info(args) -> int:
 
 
 def command_sample(args) -> int:
-    from relucc.emit import write_bytes_atomically
     from relucc.continuous import sample_seeds as continuous_seeds
     from relucc.runtime import run_batched, sample_seeds, session
 

@@ -21,7 +21,6 @@ from relucc.boolean import input_points
 from relucc.continuous import (
     BitsToUnit,
     InputGadget,
-    PrgStage,
     PushforwardStage,
     Stage,
     check_float32_weights,
@@ -79,7 +78,7 @@ def lower_stages(spec: CompositionSpec) -> tuple[list[StageNetwork], dict]:
     if gadget is not None:
         downstream = chain(lowered)
         lipschitz = stage_figures(downstream)["lipschitz_bound"]
-        xi = gadget.choose_xi(lipschitz, spec.seed_length, downstream.output_dim)
+        gadget.choose_xi(lipschitz, spec.seed_length, downstream.output_dim)
         lemma = lemma_3_13(gadget, lipschitz, spec.seed_length, downstream.output_dim, spec.seed)
         network = gadget.lower(spec.seed_length)
         lowered.insert(0, StageNetwork(gadget, network, spec.seed_length, spec.seed_length))

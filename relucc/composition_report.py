@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from relucc.continuous import BitsToUnit, InputGadget, PrgStage, PushforwardStage, SEED_DOMAINS, float32_error_bound, stage_figures
+from relucc.continuous import BitsToUnit, InputGadget, SEED_DOMAINS, float32_error_bound, stage_figures
 from relucc.network import Network
 
 
@@ -93,7 +93,7 @@ def theorem_3_1_lines(certificate: dict) -> list[str]:
         "Theorem 3.1, bullet 1, with this construction's constants (tau', Lambda', L', S' of H):",
         f"  tau = max(log2(1/xi), n + 1, tau', tau_PRG) = max({log_inverse_xi:g}, {n + 1}, "
         f"{push['bit_complexity']}, {prg['bit_complexity']}) before merging layers",
-        f"  Lambda = Lambda'' sqrt(m) / xi, Lambda'' = Lambda' Lambda_J Lambda_PRG sqrt(r) sqrt(s) (Lemma 2.8 twice)",
+        "  Lambda = Lambda'' sqrt(m) / xi, Lambda'' = Lambda' Lambda_J Lambda_PRG sqrt(r) sqrt(s) (Lemma 2.8 twice)",
         f"  L = L' + L_PRG + L_J + 2 = {push['depth']} + {prg['depth']} + 1 + 2 (Lemma 2.8 and 3.13, no merging)",
         f"  S = 3m + (S_J + 1) r + ... + S' with m = {m}, r = {r}, s = {bits['s']}: see the Lemma 2.8 column",
     ]

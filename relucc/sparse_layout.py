@@ -32,7 +32,7 @@ from onnx import TensorProto, helper, numpy_helper
 from relucc import emit
 from relucc.errors import Diagnostic, ModelError, SourceLocation
 from relucc.network import Network
-from relucc.sparse_network import SparseAffineLayer, layer_triplets, padded_entry_count
+from relucc.sparse_network import SparseAffineLayer, layer_triplets
 
 SPARSE_OPERATORS = ("Gather", "Mul", "Reshape", "ReduceSum", "Add")
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from relucc.boolean import Gate, evaluate_gate, input_points
 from relucc.dyadic import is_dyadic, to_numerators
-from relucc.errors import CheckFailure, Diagnostic, UsageError
+from relucc.errors import CheckFailure, Diagnostic
 
 # Gate kinds lowered through the threshold gadget, with their canonical form in ``threshold_form``.
 THRESHOLD_KINDS = ("and", "or", "nand", "nor", "maj", "threshold")

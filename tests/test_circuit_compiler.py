@@ -13,7 +13,7 @@ import pytest
 from relucc.boolean import Circuit, Gate, input_points
 from relucc.circuit_compiler import CompiledCircuit, compile_circuit, critic_domain_points
 from relucc.errors import CheckFailure, UsageError
-from relucc.network import AffineLayer, Network
+from relucc.network import AffineLayer
 from relucc.registry import random_circuit
 from relucc.runtime import check_against_reference
 
