@@ -163,6 +163,15 @@ class LinearForm:
         return result
 
 
+def common_exponent(forms: list[LinearForm]) -> int:
+    """Return the least e such that every coefficient and constant of ``forms`` is a multiple of 2^-e."""
+    values: list[Fraction] = []
+    for form in forms:
+        values.extend(form.coefficients.values())
+        values.append(form.constant)
+    return to_numerators(values)[1]
+
+
 class NetworkBuilder:
     """Build a network layer by layer from neurons given as linear forms over the previous layer.
 
@@ -192,11 +201,7 @@ class NetworkBuilder:
         return Network(self.layers, self.input_dim)
 
     def _affine(self, forms: list[LinearForm], roles: list[str] | None) -> AffineLayer:
-        values: list[Fraction] = []
-        for form in forms:
-            values.extend(form.coefficients.values())
-            values.append(form.constant)
-        _, exponent = to_numerators(values)
+        exponent = common_exponent(forms)
         scale = 1 << exponent
         weight = np.zeros((len(forms), self._width), dtype=object)
         bias = np.zeros(len(forms), dtype=object)

@@ -12,13 +12,12 @@ networks. ``SparseNetworkBuilder`` builds these layers from linear forms, and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import numpy as np
 import scipy.sparse
 
-from relucc.dyadic import integer_array, to_numerators
-from relucc.network import AffineLayer, LinearForm, Network, NetworkBuilder
+from relucc.dyadic import integer_array
+from relucc.network import AffineLayer, LinearForm, Network, NetworkBuilder, common_exponent
 
 # Networks whose dense layers would hold more weights than this keep the sparse IR, get the
 # sparse certificate (relucc.sparse_certify) and default to the sparse ONNX layout. 4M float32
@@ -123,11 +122,7 @@ def sparsify_network(network: Network) -> Network:
 
 def build_sparse_layer(forms: list[LinearForm], width: int, roles: list[str] | None) -> SparseAffineLayer:
     """Turn linear forms over ``width`` units into one sparse layer with a common exponent."""
-    values: list[Fraction] = []
-    for form in forms:
-        values.extend(form.coefficients.values())
-        values.append(form.constant)
-    _, exponent = to_numerators(values)
+    exponent = common_exponent(forms)
     scale = 1 << exponent
 
     rows, columns, numerators, bias = [], [], [], []
