@@ -6,7 +6,7 @@ Every number is computed from the weights, not assumed from the construction:
   (valid because the ReLU derivatives lie in [0, 1], so every entry of the Jacobian is bounded
   by the matching entry of the product of the entrywise absolute values);
 - bit complexity tau is the least tau with every weight and bias in R_tau;
-- float32 exactness asks that every weight is a float32 value and that every partial sum of a
+- float32 exactness requires that every weight is a float32 value and that every partial sum of a
   matrix product on the exact domain is a dyadic number of at most 24 significant bits.
 """
 

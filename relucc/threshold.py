@@ -354,7 +354,7 @@ def parity_gadget(signs: list[int], count: int, negate: bool) -> Gadget:
 
 
 def relay_gadget(sign: int) -> Gadget:
-    """A relay (BUF) or NOT on one ±1 input: sign * x = sign * (phi(x + 1) - 1).
+    """Build a relay (BUF) or NOT on one ±1 input: sign * x = sign * (phi(x + 1) - 1).
 
     Domain: x >= -1, so all of {±1}. Cost: 1 neuron, 1 hidden layer. It carries a signal across
     a level of the leveled circuit (Lemma 2.11), and folded NOT gates cost nothing extra.

@@ -40,7 +40,11 @@ def compiled_tiny(form: str = "clamped"):
 
 
 def clamp(value: Fraction, xi: Fraction) -> Fraction:
-    return Fraction(-1) if value <= -xi else Fraction(1) if value >= xi else value / xi
+    if value <= -xi:
+        return Fraction(-1)
+    if value >= xi:
+        return Fraction(1)
+    return value / xi
 
 
 @pytest.mark.parametrize("form", ["paper", "clamped"])
@@ -148,7 +152,8 @@ def test_lemma_3_13_bound_uses_chosen_xi():
     compiled = compiled_tiny()
     lemma = compiled.certificate["lemma_3_13"]
     inverse = int(lemma["inverse_xi"])
-    assert inverse & (inverse - 1) == 0 and inverse >= lemma["paper_inverse_xi"]
+    assert inverse & (inverse - 1) == 0
+    assert inverse >= lemma["paper_inverse_xi"]
     assert lemma["w1_bound"] <= 0.25
     assert lemma["w1_bound"] == pytest.approx(
         lemma["downstream_lipschitz"] / inverse * np.sqrt(2 / np.pi * 6**3 * 4))
@@ -174,7 +179,8 @@ def test_check_and_target_and_sample(tmp_path, capsys):
     samples = tmp_path / "y.npy"
     assert main(["sample", str(target), "-n", "5", "-o", str(samples), "--save-seeds", str(tmp_path / "z.npy")]) == 0
     seeds = np.load(tmp_path / "z.npy")
-    assert seeds.shape == (5, 2) and np.all((seeds >= 0) & (seeds <= 1))
+    assert seeds.shape == (5, 2)
+    assert np.all((seeds >= 0) & (seeds <= 1))
     assert np.load(samples).shape == (5, 4)
     assert "uniform seeds in [0,1]^2" in capsys.readouterr().out
 
